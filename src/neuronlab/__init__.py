@@ -1,0 +1,21 @@
+"""neuronlab: the beginner's guide to neural networks, as fast, verified NumPy code.
+
+>>> import neuronlab as nl
+>>> model = nl.Sequential([nl.layers.Dense(8, activation="relu", input_dim=4),
+...                        nl.layers.Dense(3, activation="softmax")], seed=0)
+>>> model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.1))
+"""
+
+from . import activations, callbacks, datasets, initializers, layers, losses, optimizers
+from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
+from .diagnostics import gradcheck
+from .model import History, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential", "History", "Layer", "Param", "gradcheck",
+    "NeuronlabError", "NonFiniteError", "DataError",
+    "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers",
+    "__version__",
+]

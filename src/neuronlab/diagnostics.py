@@ -1,0 +1,132 @@
+"""Gradient checking: back-propagation's ∂C/∂W against float64 central differences.
+
+    ∂C/∂W_ij ≈ (C(W_ij + h) - C(W_ij - h)) / 2h
+
+run on a float64 copy of the model or layer, so float32 rounding never hides a wrong formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import Layer
+from .model import Sequential
+
+__all__ = ["gradcheck", "clone"]
+
+
+def clone(model: Sequential, dtype=None) -> Sequential:
+    """A new model with the same architecture, weights, loss and dtype (or ``dtype``)."""
+    layers = []
+    for layer in model.layers:
+        copy = type(layer).from_config(layer.config())
+        copy.name = layer.name
+        layers.append(copy)
+    new = Sequential(layers, seed=model.seed, dtype=dtype or model.dtype)
+    if model.built:
+        new._ensure_built(model.input_shape)
+        new.set_weights(model.get_weights())
+    if model.loss is not None:
+        new.compile(loss=type(model.loss)(), optimizer="sgd", metrics=list(model.metrics))
+    return new
+
+
+def _max_rel_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-6) -> float:
+    """max |a - n| over the entries, divided by the largest gradient magnitude (≥ ``floor``)."""
+    scale = max(float(np.abs(analytic).max(initial=0.0)), float(np.abs(numeric).max(initial=0.0)), floor)
+    return float(np.abs(analytic - numeric).max(initial=0.0) / scale)
+
+
+def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | None = 2000,
+              seed: int = 0) -> dict[str, float]:
+    """Compare back-propagated gradients with central differences, in float64.
+
+    Parameters
+    ----------
+    model_or_layer : Sequential or Layer
+        A compiled model (C is its loss) or a single layer (C = Σ H ⊙ R for a fixed
+        random R, which also checks ∂C/∂X).
+    X, y : array_like
+        Data; ``y`` is required for a model and ignored for a layer.
+    h : float
+        Central-difference step.
+    max_entries : int or None
+        Check at most this many randomly chosen entries per parameter (None: all).
+    seed : int
+        For R and the choice of entries. Dropout masks are frozen by replaying the
+        model's generator state before every forward pass.
+
+    Returns
+    -------
+    dict
+        Parameter name (and "X" for a layer) → max |analytic - numeric| / max |gradient|.
+    """
+    pick_rng = np.random.default_rng(seed)
+    X = np.asarray(X, dtype=np.float64)
+    if isinstance(model_or_layer, Sequential):
+        model = clone(model_or_layer, np.float64)
+        model._require_compiled("gradcheck")
+        X, Y = model._check_data(X, y, "gradcheck")
+
+        def loss_of(inp):
+            P = model.forward(inp, training=True)
+            return model._batch_loss(P, Y), P
+
+        def backward(P):
+            model.backward(model.loss.gradient(P, Y, fused=model._fused))
+            return None
+        check_input = False
+    elif isinstance(model_or_layer, Layer):
+        src = model_or_layer
+        layer = type(src).from_config(src.config())
+        layer.name = src.name or type(src).__name__.lower()
+        model = Sequential([layer], seed=seed, dtype=np.float64)
+        model._ensure_built(X.shape[1:])
+        if src.built and src.params():
+            for p, q in zip(layer.params(), src.params()):
+                p.value[...] = q.value
+        layer.needs_input_grad = True
+        R = None
+
+        def loss_of(inp):
+            nonlocal R
+            H = layer.forward(inp, training=True)
+            if R is None:
+                R = pick_rng.standard_normal(H.shape)
+            return float(np.vdot(H, R)), H
+
+        def backward(H):
+            return layer.backward(R.copy())
+        check_input = True
+    else:
+        raise TypeError(f"gradcheck takes a Sequential or a Layer, got {type(model_or_layer).__name__}")
+
+    rng_state = model.rng.bit_generator.state
+
+    def C(inp):
+        model.rng.bit_generator.state = rng_state  # same dropout mask every time
+        return loss_of(inp)[0]
+
+    model.rng.bit_generator.state = rng_state
+    _, out = loss_of(X)
+    dX = backward(out)
+    targets = [(p.name, p.value, p.grad.copy()) for p in model.params()]
+    if check_input:
+        targets.append(("X", X, np.array(dX)))
+    errors = {}
+    for name, arr, analytic in targets:
+        flat = arr.reshape(-1)
+        idx = np.arange(flat.size)
+        if max_entries is not None and flat.size > max_entries:
+            idx = pick_rng.choice(flat.size, max_entries, replace=False)
+        numeric = np.empty(len(idx))
+        for k, i in enumerate(idx):
+            old = flat[i]
+            flat[i] = old + h
+            c_plus = C(X)
+            flat[i] = old - h
+            c_minus = C(X)
+            flat[i] = old
+            numeric[k] = (c_plus - c_minus) / (2 * h)
+        errors[name] = _max_rel_error(analytic.reshape(-1)[idx], numeric)
+    return errors

@@ -1,0 +1,196 @@
+"""Layers: Dense (the guide's H = f(XW + B)) and Dropout (ratio P).
+
+Row-vector convention: X is (n, d_in), W is (d_in, d_out), B is (d_out,), and
+W[i, j] is the weight from neuron i of the previous layer to neuron j of this one
+(the guide's W^K_ij; PyTorch's ``nn.Linear.weight`` is W transposed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations as _act
+from . import initializers as _init
+from .core import Layer, Param, Registry
+
+__all__ = ["Dense", "Dropout", "get", "names", "registry"]
+
+registry = Registry("layer")
+
+
+class _Buffers:
+    """Per-batch-size output buffers, so that the hot path allocates nothing after warm-up."""
+
+    __slots__ = ("_bufs",)
+
+    def __init__(self):
+        self._bufs: dict[tuple, np.ndarray] = {}
+
+    def get(self, shape, dtype) -> np.ndarray:
+        key = (shape, dtype)
+        buf = self._bufs.get(key)
+        if buf is None:
+            if len(self._bufs) > 4:  # a few sizes at most (full and last batch)
+                self._bufs.clear()
+            buf = self._bufs[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+
+@registry.register("dense")
+class Dense(Layer):
+    """Fully connected layer: Z = XW + B, H = f(Z).
+
+    Backward (the guide's level 3, vectorised over the batch)::
+
+        ∂C/∂Z = ∂C/∂H ⊙ f'(Z)
+        ∂C/∂W = Xᵀ ∂C/∂Z        (d_in, d_out)
+        ∂C/∂B = Σ_rows ∂C/∂Z     (d_out,)
+        ∂C/∂X = ∂C/∂Z Wᵀ         (n, d_in), passed to the previous layer
+
+    Parameters
+    ----------
+    units : int
+        Number of neurons (d_out).
+    activation : str, Activation or None
+        f; None means linear.
+    init : str or Initializer
+        For W; ``"auto"`` is He normal for relu/leaky_relu and Xavier normal otherwise.
+        B starts at zero.
+    input_dim : int, optional
+        d_in; inferred from the first input when omitted.
+    """
+
+    def __init__(self, units: int, activation=None, init="auto", input_dim: int | None = None,
+                 name: str | None = None):
+        super().__init__(name)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        if input_dim is not None and (not isinstance(input_dim, (int, np.integer)) or input_dim <= 0):
+            raise ValueError(f"Dense: input_dim must be a positive integer, got {input_dim!r}")
+        self.units = int(units)
+        self.activation = _act.get(activation)
+        if init != "auto":
+            _init.get(init)  # fail now, listing valid names, rather than at build
+        self.init = init
+        self.declared_input_dim = None if input_dim is None else int(input_dim)
+        self.input_shape = None if input_dim is None else (self.declared_input_dim,)
+        self.output_shape = (self.units,)
+        self.activation_fused = False  # set by compile when the loss supplies ∂C/∂Z directly
+        self.W: Param | None = None
+        self.B: Param | None = None
+        self._out = _Buffers()
+        self._dX = _Buffers()
+        self.X: np.ndarray | None = None
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 1:
+            raise ValueError(f"layer {self.name!r}: Dense takes 2-D input (n, features), got (n, "
+                             f"{', '.join(map(str, input_shape))}); put a Flatten layer before it")
+        n_in = input_shape[0]
+        if self.declared_input_dim is not None and n_in != self.declared_input_dim:
+            raise ValueError(f"layer {self.name!r}: input_dim={self.declared_input_dim} but it receives "
+                             f"{n_in} features")
+        super().build(input_shape, rng, dtype)
+        init = _init.auto_for(self.activation.name) if self.init == "auto" else _init.get(self.init)
+        self.W = Param(init((n_in, self.units), rng, self.dtype), f"{self.name}/W")
+        self.B = Param(np.zeros(self.units, dtype=self.dtype), f"{self.name}/B")
+        self.output_shape = (self.units,)
+        return self.output_shape
+
+    def params(self):
+        return [self.W, self.B]
+
+    def forward(self, X, training=False):
+        Z = self._out.get((X.shape[0], self.units), self.dtype)
+        np.matmul(X, self.W.value, out=Z)
+        Z += self.B.value
+        self.X = X
+        return self.activation.forward(Z)
+
+    def backward(self, dH):
+        dZ = dH if self.activation_fused else self.activation.backward(dH)
+        np.matmul(self.X.T, dZ, out=self.W.grad)
+        np.sum(dZ, axis=0, out=self.B.grad)
+        if not self.needs_input_grad:
+            return None
+        dX = self._dX.get(self.X.shape, self.dtype)
+        return np.matmul(dZ, self.W.value.T, out=dX)
+
+    def predict(self, X):
+        Z = X @ self.W.value
+        Z += self.B.value
+        return self.activation.apply(Z)
+
+    def logits(self, X):
+        """Z = XW + B without the activation (for a stable loss on new data)."""
+        Z = X @ self.W.value
+        Z += self.B.value
+        return Z
+
+    def config(self):
+        cfg = {"units": self.units, "activation": self.activation.name}
+        if self.activation.config():
+            cfg["activation_config"] = self.activation.config()
+        cfg["init"] = self.init if isinstance(self.init, str) else self.init.name
+        if self.declared_input_dim is not None:
+            cfg["input_dim"] = self.declared_input_dim
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: dict):
+        cfg = dict(cfg)
+        act = cfg.pop("activation", None)
+        act_cfg = cfg.pop("activation_config", {})
+        return cls(activation=_act.get(act, **act_cfg), **cfg)
+
+
+@registry.register("dropout")
+class Dropout(Layer):
+    """Inverted dropout with ratio P = ``rate``, the probability of dropping a neuron.
+
+    Training: H = X ⊙ M / (1 - P) with M_ij ~ Bernoulli(1 - P) drawn from the model's
+    generator (bool mask); inference: H = X (the scaling already kept E[H] = X).
+    """
+
+    def __init__(self, rate: float, name: str | None = None):
+        super().__init__(name)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.mask: np.ndarray | None = None
+        self._out = _Buffers()
+        self._u = _Buffers()
+
+    def forward(self, X, training=False):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return X
+        u = self._u.get(X.shape, np.float32)
+        self.rng.random(dtype=np.float32, out=u)
+        self.mask = u >= self.rate
+        H = self._out.get(X.shape, X.dtype)
+        np.multiply(X, self.mask, out=H)
+        H *= 1.0 / (1.0 - self.rate)
+        return H
+
+    def backward(self, dH):
+        if self.mask is None:
+            return dH
+        dH *= self.mask
+        dH *= 1.0 / (1.0 - self.rate)
+        return dH
+
+    def predict(self, X):
+        return X
+
+    def config(self):
+        return {"rate": self.rate}
+
+
+def get(spec, **kwargs) -> Layer:
+    return registry.get(spec, **kwargs)
+
+
+def names() -> list[str]:
+    return registry.names()

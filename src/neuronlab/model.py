@@ -1,0 +1,423 @@
+"""Sequential: a stack of layers, trained by the guide's loop of epochs and batches.
+
+One epoch = every sample once, in batches of K = ``batch_size`` samples: K = n (None) is
+gradient descent, K = 1 stochastic gradient descent, 1 < K < n mini-batch SGD. Each batch:
+forward pass, loss C, backward pass (chain rule, layer by layer), optimizer update.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import losses as _losses
+from . import optimizers as _optim
+from .callbacks import Callback, CallbackList
+from .core import Layer, NonFiniteError, as_dtype
+
+__all__ = ["Sequential", "History"]
+
+METRICS = ("accuracy",)
+_METRIC_ALIASES = {"accuracy": "accuracy", "acc": "accuracy"}
+
+
+class History(Callback):
+    """Per-epoch logs: ``history.history["loss"][e]`` is the mean training loss of epoch e."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+def _check_X(X, where: str, dtype) -> np.ndarray:
+    """Validate X (2-D, numeric, finite) and cast it once to the model's dtype."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: X must be numeric, got dtype {X.dtype}")
+    if X.ndim < 2:
+        raise ValueError(f"{where}: X must be at least 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{where}: X has no samples (shape {X.shape})")
+    X = X.astype(dtype, copy=False)
+    if not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{where}: X contains NaN or inf (first at row {bad[0]}, "
+                         f"index {tuple(int(i) for i in bad[1:])})")
+    return X
+
+
+class Sequential:
+    """A feed-forward network H_K = f_K(... f_1(X W_1 + B_1) ... W_K + B_K).
+
+    Parameters
+    ----------
+    layers : list of Layer
+        In order from input to output. The first layer's ``input_dim`` (or the first
+        data seen) fixes the input width; later widths are inferred.
+    seed : int, optional
+        Seeds the model's one ``np.random.Generator`` (initialisation, shuffling, dropout).
+        Same seed, same data → bit-identical run. The global NumPy RNG is never used.
+    dtype : {"float32", "float64"}
+        Parameter and computation dtype; data is cast once at the boundary.
+
+    Examples
+    --------
+    >>> import neuronlab as nl
+    >>> m = nl.Sequential([nl.layers.Dense(2, "sigmoid", input_dim=4),
+    ...                    nl.layers.Dense(1, "sigmoid")], seed=0)
+    >>> m.predict(np.ones((3, 4))).shape
+    (3, 1)
+    """
+
+    def __init__(self, layers=None, seed: int | None = None, dtype="float32"):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.dtype = as_dtype(dtype)
+        self.layers: list[Layer] = []
+        self.built = False
+        self.loss: _losses.Loss | None = None
+        self.optimizer: _optim.Optimizer | None = None
+        self.metrics: list[str] = []
+        self.stop_training = False
+        self.history: History | None = None
+        self.last_epoch_time = 0.0
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- construction -------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        """Append a layer (named ``dense_1``, ``dropout_1``, ... unless it has a name)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes Layer instances, got {type(layer).__name__}")
+        if layer.name is None:
+            kind = getattr(type(layer), "name", type(layer).__name__.lower())
+            count = sum(1 for other in self.layers if type(other) is type(layer)) + 1
+            layer.name = f"{kind}_{count}"
+        if any(other.name == layer.name for other in self.layers):
+            raise ValueError(f"layer name {layer.name!r} is used twice")
+        self.layers.append(layer)
+        if self.built:
+            layer.build(self.layers[-2].output_shape, self.rng, self.dtype)
+            self._set_input_grad_flags()
+        elif len(self.layers) == 1 and layer.input_shape is not None:
+            self.build(layer.input_shape)
+
+    def build(self, input_shape) -> None:
+        """Create every layer's parameters for samples of ``input_shape`` (an int: features)."""
+        if not self.layers:
+            raise ValueError("the model has no layers")
+        shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(int(d) for d in input_shape)
+        for layer in self.layers:
+            shape = layer.build(shape, self.rng, self.dtype)
+        self._set_input_grad_flags()
+        self.built = True
+
+    def _set_input_grad_flags(self):
+        # no layer up to the first trainable one needs to compute ∂C/∂X
+        trainable = [i for i, layer in enumerate(self.layers) if layer.params()]
+        for i, layer in enumerate(self.layers):
+            layer.needs_input_grad = bool(trainable) and i > trainable[0]
+
+    def _ensure_built(self, input_shape) -> None:
+        if not self.built:
+            self.build(input_shape)
+
+    @property
+    def input_shape(self) -> tuple | None:
+        """Shape of one sample (without the batch axis), once known."""
+        return self.layers[0].input_shape if self.layers else None
+
+    @property
+    def input_dim(self) -> int | None:
+        return self.layers[0].input_dim if self.layers else None
+
+    @property
+    def output_dim(self) -> int:
+        if not self.built:
+            raise ValueError("the model is not built yet: give the first layer input_dim or call fit/predict")
+        return self.layers[-1].output_dim
+
+    def params(self):
+        """Every trainable Param, in ``get_weights`` order ([W1, B1, W2, B2, ...])."""
+        if not self.built:
+            return []
+        return [p for layer in self.layers for p in layer.params()]
+
+    def compile(self, loss="categorical_crossentropy", optimizer="sgd", metrics=None) -> None:
+        """Choose the loss C, the optimizer and the metrics to report.
+
+        When the output layer's activation is the loss's partner (softmax with categorical
+        cross-entropy, sigmoid with binary cross-entropy), the fused gradient ∂C/∂Z = (P - Y)/n
+        is used and the loss value is computed from the logits.
+        """
+        self.loss = _losses.get(loss)
+        self.optimizer = _optim.get(optimizer)
+        names = []
+        for m in metrics or []:
+            if m not in _METRIC_ALIASES:
+                raise ValueError(f"unknown metric {m!r}; valid names: {', '.join(METRICS)}")
+            names.append(_METRIC_ALIASES[m])
+        self.metrics = names
+        last = self.layers[-1] if self.layers else None
+        for layer in self.layers:
+            act = getattr(layer, "activation", None)
+            if act is not None:
+                fused = layer is last and act.name == self.loss.fused_activation
+                layer.activation_fused = fused
+                act.keep_logits = fused
+
+    @property
+    def _fused(self) -> bool:
+        return bool(self.layers) and getattr(self.layers[-1], "activation_fused", False)
+
+    # -- passes -------------------------------------------------------------------------
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """The training-path forward pass (caches what backward needs; buffers reused)."""
+        for layer in self.layers:
+            X = layer.forward(X, training)
+        return X
+
+    def backward(self, G: np.ndarray) -> None:
+        """Propagate ∂C/∂(output) back through the layers, filling every ``Param.grad``."""
+        for layer in reversed(self.layers):
+            G = layer.backward(G)
+            if G is None:
+                break
+
+    def _batch_loss(self, P, Y) -> float:
+        Z = self.layers[-1].activation.Z if self._fused else None
+        return self.loss.value(P, Y, Z)
+
+    def _predict_raw(self, X) -> tuple[np.ndarray, np.ndarray | None]:
+        """Inference path: output and, for a fused output layer, its logits."""
+        for layer in self.layers[:-1]:
+            X = layer.predict(X)
+        last = self.layers[-1]
+        if self._fused:
+            Z = last.logits(X)
+            return last.activation.apply(Z.copy()), Z
+        return last.predict(X), None
+
+    # -- training ------------------------------------------------------------------------
+    def _require_compiled(self, where):
+        if self.loss is None or self.optimizer is None:
+            raise ValueError(f"{where}: call model.compile(loss=..., optimizer=...) before {where}")
+
+    def _check_data(self, X, y, where):
+        X = _check_X(X, where, self.dtype)
+        self._ensure_built(X.shape[1:])
+        self.layers[0].check_input(X)
+        Y = self.loss.targets(y, self.output_dim, self.dtype, where)
+        if len(Y) != len(X):
+            raise ValueError(f"{where}: X has {len(X)} samples but y has {len(Y)}")
+        return X, Y
+
+    def fit(self, X, y, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
+            validation_data=None, validation_split: float = 0.0, callbacks=None,
+            verbose: int = 1, initial_epoch: int = 0) -> History:
+        """Train for ``epochs`` passes over (X, y) in batches of K = ``batch_size``.
+
+        ``batch_size=None`` is full-batch gradient descent (K = n), 1 is SGD, k is
+        mini-batch SGD. The order is reshuffled every epoch from the model's generator.
+        ``validation_split`` holds out the last fraction of (X, y) (before shuffling).
+        A NaN/inf loss or gradient stops training with :class:`NonFiniteError` before the
+        update, so the model keeps its last finite weights.
+
+        Returns
+        -------
+        History
+            ``history.history`` maps "loss", metrics, "val_loss", "val_<metric>" and "lr"
+            to per-epoch lists.
+        """
+        self._require_compiled("fit")
+        X, Y = self._check_data(X, y, "fit")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+        if validation_split:
+            n_val = int(round(len(X) * validation_split))
+            if n_val == 0 or n_val == len(X):
+                raise ValueError(f"fit: validation_split={validation_split} leaves no training or "
+                                 f"validation sample out of {len(X)}")
+            if validation_data is None:
+                validation_data = (X[-n_val:], Y[-n_val:])
+            X, Y = X[:-n_val], Y[:-n_val]
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
+            Xv, Yv = self._check_data(*validation_data, where="fit(validation_data)")
+        n = len(X)
+        if batch_size is None:
+            K = n
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"fit: batch_size must be a positive integer or None (full batch), got {batch_size!r}")
+        else:
+            K = min(int(batch_size), n)
+
+        history = History()
+        cbs = CallbackList([history, *(callbacks or [])], self)
+        if verbose:
+            from .callbacks import EpochPrinter
+            cbs.append(EpochPrinter(epochs))
+        self.history = history
+        self.stop_training = False
+        params = self.params()
+        n_batches = -(-n // K)
+        multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
+        xbuf = {}
+        cbs.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            t0 = time.perf_counter()
+            order = self.rng.permutation(n) if shuffle and K < n else None
+            loss_sum = acc_sum = 0.0
+            for b in range(n_batches):
+                lo, hi = b * K, min((b + 1) * K, n)
+                if order is None:
+                    Xb, Yb = X[lo:hi], Y[lo:hi]
+                else:
+                    idx = order[lo:hi]
+                    buf = xbuf.get(hi - lo)
+                    if buf is None:
+                        buf = xbuf[hi - lo] = np.empty((hi - lo, *X.shape[1:]), dtype=X.dtype)
+                    Xb = np.take(X, idx, axis=0, out=buf)
+                    Yb = Y[idx]
+                P = self.forward(Xb, training=True)
+                batch_loss = self._batch_loss(P, Yb)
+                if "accuracy" in self.metrics:
+                    acc_sum += _losses.accuracy(P, Yb, multilabel) * (hi - lo)
+                self.backward(self.loss.gradient(P, Yb, fused=self._fused))
+                self._check_finite_step(batch_loss, params, epoch, b, n_batches)
+                self.optimizer.step(params)
+                loss_sum += batch_loss * (hi - lo)
+                cbs.on_batch_end(b, {"loss": batch_loss})
+                if self.stop_training:
+                    break
+            logs = {"loss": loss_sum / max(hi, 1)}
+            if "accuracy" in self.metrics:
+                logs["accuracy"] = acc_sum / max(hi, 1)
+            if validation_data is not None:
+                for k, v in self._evaluate_checked(Xv, Yv).items():
+                    logs[f"val_{k}"] = v
+            logs["lr"] = float(self.optimizer.lr)
+            self.last_epoch_time = time.perf_counter() - t0
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end({})
+        return history
+
+    def _check_finite_step(self, batch_loss, params, epoch, b, n_batches):
+        """Stop before an update that would spread NaN/inf into the weights."""
+        sq = 0.0
+        for p in params:
+            g = p.grad.ravel()
+            sq += float(np.dot(g, g))
+        if np.isfinite(batch_loss) and np.isfinite(sq):
+            return
+        where = f"epoch {epoch + 1}, batch {b + 1}/{n_batches}"
+        bad = next((p.name for p in params if not np.isfinite(p.grad).all()), None)
+        detail = f"; first non-finite gradient in {bad!r}" if bad else ""
+        raise NonFiniteError(
+            f"training diverged at {where}: loss = {batch_loss}, gradient norm = {np.sqrt(sq)}, "
+            f"lr = {self.optimizer.lr}{detail}. The update was not applied; the model keeps its "
+            f"last finite weights. Try a smaller learning rate, gradient clipping or another init."
+        )
+
+    # -- inference ----------------------------------------------------------------------
+    def predict(self, X, batch_size: int | None = 8192) -> np.ndarray:
+        """Output H of the last layer for X (probabilities for softmax/sigmoid outputs)."""
+        X = _check_X(X, "predict", self.dtype)
+        self._ensure_built(X.shape[1:])
+        self.layers[0].check_input(X)
+        K = len(X) if batch_size is None else int(batch_size)
+        return np.concatenate([self._predict_raw(X[i:i + K])[0] for i in range(0, len(X), K)])
+
+    def evaluate(self, X, y, batch_size: int | None = 8192) -> dict:
+        """Loss (and metrics) over all of (X, y): ``{"loss": ..., "accuracy": ...}``."""
+        self._require_compiled("evaluate")
+        X, Y = self._check_data(X, y, "evaluate")
+        return self._evaluate_checked(X, Y, batch_size)
+
+    def _evaluate_checked(self, X, Y, batch_size=8192) -> dict:
+        K = len(X) if batch_size is None else int(batch_size)
+        loss_sum = acc_sum = 0.0
+        multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
+        for i in range(0, len(X), K):
+            P, Z = self._predict_raw(X[i:i + K])
+            Yb = Y[i:i + K]
+            loss_sum += self.loss.value(P, Yb, Z) * len(Yb)
+            if "accuracy" in self.metrics:
+                acc_sum += _losses.accuracy(P, Yb, multilabel) * len(Yb)
+        out = {"loss": loss_sum / len(X)}
+        if "accuracy" in self.metrics:
+            out["accuracy"] = acc_sum / len(X)
+        return out
+
+    # -- weights --------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of [W1, B1, W2, B2, ...], each W of shape (fan_in, fan_out)."""
+        return [p.value.copy() for p in self.params()]
+
+    def set_weights(self, weights) -> None:
+        """Overwrite the parameters in place from a list shaped like ``get_weights()``."""
+        params = self.params()
+        if not self.built:
+            raise ValueError("set_weights: the model is not built yet (give input_dim or call build)")
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"set_weights: expected {len(params)} arrays, got {len(weights)}")
+        for p, w in zip(params, weights):
+            w = np.asarray(w)
+            if w.shape != p.value.shape:
+                raise ValueError(f"set_weights: {p.name} has shape {p.value.shape}, got {w.shape}")
+            if not np.isfinite(w).all():
+                raise ValueError(f"set_weights: {p.name} contains NaN or inf")
+        for p, w in zip(params, weights):
+            p.value[...] = w
+
+    def get_gradients(self) -> list[np.ndarray]:
+        """Copies of the last computed [∂C/∂W1, ∂C/∂B1, ...] (also on each ``Param.grad``)."""
+        return [p.grad.copy() for p in self.params()]
+
+    def count_params(self) -> int:
+        return int(sum(p.value.size for p in self.params()))
+
+    def summary(self, print_fn=print) -> str:
+        """A table of layers, output shapes and parameter counts (printed and returned)."""
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for layer in self.layers:
+            out = f"(None, {', '.join(map(str, layer.output_shape))})" if layer.output_shape else "?"
+            rows.append((f"{layer.name} ({type(layer).__name__})", out,
+                         f"{sum(p.value.size for p in layer.params()):,}"))
+        w = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        line = "-" * sum(w)
+        text = [line] + [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) for r in rows[:1]] + ["=" * sum(w)]
+        text += [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) for r in rows[1:]]
+        text += ["=" * sum(w), f"Total params: {self.count_params():,}  (dtype {self.dtype})", line]
+        out = "\n".join(text)
+        if print_fn is not None:
+            print_fn(out)
+        return out
+
+    def get_config(self) -> dict:
+        """JSON-able architecture: layer types and their constructor arguments."""
+        return {"seed": self.seed, "dtype": str(self.dtype), "input_shape": list(self.input_shape) if self.input_shape else None,
+                "layers": [{"type": getattr(type(la), "name", type(la).__name__), "name": la.name,
+                            "config": la.config()} for la in self.layers]}
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r}, seed={self.seed!r})"
