@@ -415,7 +415,8 @@ class Sequential:
 
     def get_config(self) -> dict:
         """JSON-able architecture: layer types and their constructor arguments."""
-        return {"seed": self.seed, "dtype": str(self.dtype), "input_shape": list(self.input_shape) if self.input_shape else None,
+        shape = list(self.input_shape) if self.input_shape else None
+        return {"seed": self.seed, "dtype": str(self.dtype), "input_shape": shape,
                 "layers": [{"type": getattr(type(la), "name", type(la).__name__), "name": la.name,
                             "config": la.config()} for la in self.layers]}
 

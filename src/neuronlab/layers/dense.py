@@ -1,4 +1,4 @@
-"""Layers: Dense (the guide's H = f(XW + B)) and Dropout (ratio P).
+"""Dense (the guide's H = f(XW + B)) and Dropout (ratio P).
 
 Row-vector convention: X is (n, d_in), W is (d_in, d_out), B is (d_out,), and
 W[i, j] is the weight from neuron i of the previous layer to neuron j of this one
@@ -9,31 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import activations as _act
-from . import initializers as _init
-from .core import Layer, Param, Registry
+from .. import activations as _act
+from .. import initializers as _init
+from ..core import Layer, Param
+from .base import Buffers, registry
 
-__all__ = ["Dense", "Dropout", "get", "names", "registry"]
-
-registry = Registry("layer")
-
-
-class _Buffers:
-    """Per-batch-size output buffers, so that the hot path allocates nothing after warm-up."""
-
-    __slots__ = ("_bufs",)
-
-    def __init__(self):
-        self._bufs: dict[tuple, np.ndarray] = {}
-
-    def get(self, shape, dtype) -> np.ndarray:
-        key = (shape, dtype)
-        buf = self._bufs.get(key)
-        if buf is None:
-            if len(self._bufs) > 4:  # a few sizes at most (full and last batch)
-                self._bufs.clear()
-            buf = self._bufs[key] = np.empty(shape, dtype=dtype)
-        return buf
+__all__ = ["Dense", "Dropout"]
 
 
 @registry.register("dense")
@@ -78,8 +59,8 @@ class Dense(Layer):
         self.activation_fused = False  # set by compile when the loss supplies ∂C/∂Z directly
         self.W: Param | None = None
         self.B: Param | None = None
-        self._out = _Buffers()
-        self._dX = _Buffers()
+        self._out = Buffers()
+        self._dX = Buffers()
         self.X: np.ndarray | None = None
 
     def build(self, input_shape, rng, dtype=np.float32):
@@ -159,8 +140,8 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.mask: np.ndarray | None = None
-        self._out = _Buffers()
-        self._u = _Buffers()
+        self._out = Buffers()
+        self._u = Buffers()
 
     def forward(self, X, training=False):
         if not training or self.rate == 0.0:
@@ -187,10 +168,3 @@ class Dropout(Layer):
     def config(self):
         return {"rate": self.rate}
 
-
-def get(spec, **kwargs) -> Layer:
-    return registry.get(spec, **kwargs)
-
-
-def names() -> list[str]:
-    return registry.names()
