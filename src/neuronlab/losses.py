@@ -47,10 +47,23 @@ class Loss:
                              f"(n, {n_out}) for loss {self.name!r}")
         return y.astype(dtype, copy=False)
 
-    def value(self, P, Y, Z=None) -> float:
+    def per_sample(self, P, Y, Z=None) -> np.ndarray:
+        """ℓ_i, the loss of each sample (n,); C is their mean."""
         raise NotImplementedError
 
-    def gradient(self, P, Y, fused: bool = False) -> np.ndarray:
+    def value(self, P, Y, Z=None, w=None) -> float:
+        """C = (1/n) Σ_i w_i ℓ_i (w_i = 1 without sample weights)."""
+        ell = self.per_sample(P, Y, Z)
+        return float(np.mean(ell) if w is None else np.dot(w, ell) / len(ell))
+
+    def gradient(self, P, Y, fused: bool = False, w=None) -> np.ndarray:
+        """∂C/∂P (or ∂C/∂Z when ``fused``), rows scaled by the sample weights w_i."""
+        G = self._gradient(P, Y, fused)
+        if w is not None:
+            G *= w.reshape(-1, *([1] * (G.ndim - 1))).astype(G.dtype, copy=False)
+        return G
+
+    def _gradient(self, P, Y, fused: bool) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self):
@@ -61,11 +74,17 @@ class Loss:
 class MSE(Loss):
     """C = mean over all n·k elements of (Y_p - Y_t)²;  ∂C/∂Y_p = 2 (Y_p - Y_t) / (n k)."""
 
-    def value(self, P, Y, Z=None):
+    def per_sample(self, P, Y, Z=None):
+        D = P - Y
+        return np.einsum("ij,ij->i", D, D) / D.shape[1]
+
+    def value(self, P, Y, Z=None, w=None):
+        if w is not None:
+            return super().value(P, Y, Z, w)
         D = P - Y
         return float(np.vdot(D, D) / D.size)
 
-    def gradient(self, P, Y, fused=False):
+    def _gradient(self, P, Y, fused=False):
         G = P - Y
         G *= 2.0 / G.size
         return G
@@ -93,15 +112,15 @@ class BinaryCrossEntropy(Loss):
                              f"got values in [{Y.min()}, {Y.max()}]")
         return Y
 
-    def value(self, P, Y, Z=None):
+    def per_sample(self, P, Y, Z=None):
         if Z is not None:  # from logits: softplus(Z) - Y Z
-            return float(np.mean(_softplus(Z) - Y * Z))
+            return np.mean(_softplus(Z) - Y * Z, axis=1)
         with np.errstate(divide="ignore"):
             logp = np.maximum(np.log(P), -100.0)
             log1mp = np.maximum(np.log1p(-P), -100.0)
-        return float(-np.mean(Y * logp + (1.0 - Y) * log1mp))
+        return -np.mean(Y * logp + (1.0 - Y) * log1mp, axis=1)
 
-    def gradient(self, P, Y, fused=False):
+    def _gradient(self, P, Y, fused=False):
         G = P - Y
         if not fused:
             G /= np.maximum(P * (1.0 - P), 1e-12)
@@ -141,18 +160,17 @@ class CategoricalCrossEntropy(Loss):
         Zs = Z - Z.max(axis=1, keepdims=True)
         return Zs - np.log(np.exp(Zs).sum(axis=1, keepdims=True))
 
-    def value(self, P, Y, Z=None):
-        n = P.shape[0]
+    def per_sample(self, P, Y, Z=None):
         if Z is not None:
             logP = self._log_softmax(Z)
         else:
             with np.errstate(divide="ignore"):
                 logP = np.maximum(np.log(P), np.log(np.finfo(P.dtype).tiny))
         if Y.ndim == 1:
-            return float(-logP[np.arange(n), Y].sum() / n)
-        return float(-np.vdot(Y, logP) / n)
+            return -logP[np.arange(len(P)), Y]
+        return -np.einsum("ij,ij->i", Y, logP)
 
-    def gradient(self, P, Y, fused=False):
+    def _gradient(self, P, Y, fused=False):
         n = P.shape[0]
         if fused:
             G = P.copy()

@@ -196,9 +196,9 @@ class Sequential:
             if G is None:
                 break
 
-    def _batch_loss(self, P, Y) -> float:
+    def _batch_loss(self, P, Y, w=None) -> float:
         Z = self.layers[-1].activation.Z if self._fused else None
-        return self.loss.value(P, Y, Z)
+        return self.loss.value(P, Y, Z, w)
 
     def _predict_raw(self, X) -> tuple[np.ndarray, np.ndarray | None]:
         """Inference path: output and, for a fused output layer, its logits."""
@@ -226,12 +226,15 @@ class Sequential:
 
     def fit(self, X, y, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
             validation_data=None, validation_split: float = 0.0, callbacks=None,
-            verbose: int = 1, initial_epoch: int = 0) -> History:
+            verbose: int = 1, initial_epoch: int = 0, sample_weight=None,
+            class_weight: dict | None = None) -> History:
         """Train for ``epochs`` passes over (X, y) in batches of K = ``batch_size``.
 
         ``batch_size=None`` is full-batch gradient descent (K = n), 1 is SGD, k is
         mini-batch SGD. The order is reshuffled every epoch from the model's generator.
         ``validation_split`` holds out the last fraction of (X, y) (before shuffling).
+        ``sample_weight`` (n,) and/or ``class_weight`` {label: weight} weight each sample's
+        loss: C = (1/K) Σ_i w_i ℓ_i over a batch of K.
         A NaN/inf loss or gradient stops training with :class:`NonFiniteError` before the
         update, so the model keeps its last finite weights.
 
@@ -243,6 +246,7 @@ class Sequential:
         """
         self._require_compiled("fit")
         X, Y = self._check_data(X, y, "fit")
+        w = self._sample_weights(Y, sample_weight, class_weight, "fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         if not 0.0 <= validation_split < 1.0:
@@ -255,6 +259,7 @@ class Sequential:
             if validation_data is None:
                 validation_data = (X[-n_val:], Y[-n_val:])
             X, Y = X[:-n_val], Y[:-n_val]
+            w = None if w is None else w[:-n_val]
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
@@ -288,6 +293,7 @@ class Sequential:
                 lo, hi = b * K, min((b + 1) * K, n)
                 if order is None:
                     Xb, Yb = X[lo:hi], Y[lo:hi]
+                    wb = None if w is None else w[lo:hi]
                 else:
                     idx = order[lo:hi]
                     buf = xbuf.get(hi - lo)
@@ -295,11 +301,12 @@ class Sequential:
                         buf = xbuf[hi - lo] = np.empty((hi - lo, *X.shape[1:]), dtype=X.dtype)
                     Xb = np.take(X, idx, axis=0, out=buf)
                     Yb = Y[idx]
+                    wb = None if w is None else w[idx]
                 P = self.forward(Xb, training=True)
-                batch_loss = self._batch_loss(P, Yb)
+                batch_loss = self._batch_loss(P, Yb, wb)
                 if "accuracy" in self.metrics:
                     acc_sum += _losses.accuracy(P, Yb, multilabel) * (hi - lo)
-                self.backward(self.loss.gradient(P, Yb, fused=self._fused))
+                self.backward(self.loss.gradient(P, Yb, fused=self._fused, w=wb))
                 self._check_finite_step(batch_loss, params, epoch, b, n_batches)
                 self.optimizer.step(params)
                 loss_sum += batch_loss * (hi - lo)
@@ -319,6 +326,27 @@ class Sequential:
                 break
         cbs.on_train_end({})
         return history
+
+    def _sample_weights(self, Y, sample_weight, class_weight, where) -> np.ndarray | None:
+        """Per-sample loss weights from ``sample_weight`` times ``class_weight[label]``."""
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (len(Y),):
+                raise ValueError(f"{where}: sample_weight must have shape ({len(Y)},), got {w.shape}")
+            if not np.isfinite(w).all() or (w < 0).any():
+                raise ValueError(f"{where}: sample_weight must be finite and >= 0")
+        if class_weight is not None:
+            labels = Y if Y.ndim == 1 else (Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] > 0.5).astype(int))
+            n_cls = self.output_dim if self.output_dim > 1 else 2
+            table = np.ones(n_cls)
+            for cls, cw in dict(class_weight).items():
+                if not isinstance(cls, (int, np.integer)) or not 0 <= cls < n_cls:
+                    raise ValueError(f"{where}: class_weight key {cls!r} is not a class in [0, {n_cls})")
+                table[cls] = float(cw)
+            cw_samples = table[labels]
+            w = cw_samples if w is None else w * cw_samples
+        return None if w is None else w.astype(self.dtype)
 
     def _check_finite_step(self, batch_loss, params, epoch, b, n_batches):
         """Stop before an update that would spread NaN/inf into the weights."""
@@ -346,20 +374,21 @@ class Sequential:
         K = len(X) if batch_size is None else int(batch_size)
         return np.concatenate([self._predict_raw(X[i:i + K])[0] for i in range(0, len(X), K)])
 
-    def evaluate(self, X, y, batch_size: int | None = 8192) -> dict:
+    def evaluate(self, X, y, batch_size: int | None = 8192, sample_weight=None) -> dict:
         """Loss (and metrics) over all of (X, y): ``{"loss": ..., "accuracy": ...}``."""
         self._require_compiled("evaluate")
         X, Y = self._check_data(X, y, "evaluate")
-        return self._evaluate_checked(X, Y, batch_size)
+        w = self._sample_weights(Y, sample_weight, None, "evaluate")
+        return self._evaluate_checked(X, Y, batch_size, w)
 
-    def _evaluate_checked(self, X, Y, batch_size=8192) -> dict:
+    def _evaluate_checked(self, X, Y, batch_size=8192, w=None) -> dict:
         K = len(X) if batch_size is None else int(batch_size)
         loss_sum = acc_sum = 0.0
         multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
         for i in range(0, len(X), K):
             P, Z = self._predict_raw(X[i:i + K])
             Yb = Y[i:i + K]
-            loss_sum += self.loss.value(P, Yb, Z) * len(Yb)
+            loss_sum += self.loss.value(P, Yb, Z, None if w is None else w[i:i + K]) * len(Yb)
             if "accuracy" in self.metrics:
                 acc_sum += _losses.accuracy(P, Yb, multilabel) * len(Yb)
         out = {"loss": loss_sum / len(X)}
