@@ -2,38 +2,58 @@
 
 Gradient descent, SGD and mini-batch SGD are one rule, W ← W - η g; what differs is how
 many samples K the gradient averages, chosen by ``fit(batch_size=...)``: K = n (None),
-K = 1, or 1 < K < n.
+K = 1, or 1 < K < n. The classes below go from the simplest rule to the most complex:
+SGD (with momentum), Adagrad, Adadelta, RMSprop, Adam, AdamW.
 
-Optimizer state (momentum buffers, accumulators) lives here, keyed by parameter name,
-never on the layers; ``state_dict`` / ``load_state_dict`` expose it for saving and resuming.
+Every optimizer takes, besides its own hyperparameters:
+
+- ``weight_decay`` λ: coupled L2, g ← g + λW (PyTorch's ``weight_decay``), except AdamW,
+  whose decay is decoupled, W ← W (1 - ηλ);
+- ``clipnorm``: if the global norm ‖g‖ over *all* parameters exceeds it, every gradient is
+  scaled by clipnorm / (‖g‖ + 1e-6) (``torch.nn.utils.clip_grad_norm_``; Keras calls this
+  ``global_clipnorm``);
+- ``clipvalue``: every gradient element is clipped to [-clipvalue, clipvalue]
+  (``clip_grad_value_``), applied after clipnorm.
+
+A NaN or infinite gradient norm raises :class:`~neuronlab.NonFiniteError` before any
+parameter is touched. Optimizer state (momentum buffers, accumulators) lives here, keyed by
+parameter name, never on the layers; ``state_dict`` / ``load_state_dict`` expose it for
+saving and resuming. Slot names are PyTorch's (``exp_avg``, ``square_avg``, ...).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .core import Param, Registry
+from .core import NonFiniteError, Param, Registry
 
-__all__ = ["Optimizer", "SGD", "get", "names"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get", "names"]
 
 registry = Registry("optimizer")
 
 
-def _check_hyper(name, value, low=0.0, low_open=False, high=None):
-    ok = value is not None and np.isfinite(value) and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and value <= high
+def _check_hyper(name, value, low=0.0, low_open=False, high=None, high_open=False):
+    ok = (value is not None and not isinstance(value, bool) and isinstance(value, (int, float, np.number))
+          and np.isfinite(value) and (value > low if low_open else value >= low))
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
     if not ok:
-        bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
+        bound = f"{'>' if low_open else '>='} {low}"
+        if high is not None:
+            bound += f" and {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
     return float(value)
 
 
 class Optimizer:
     """Base optimizer.
 
-    Subclasses implement ``update(p, g, state)`` for one parameter; the base handles the
-    (coupled, L2) weight decay g ← g + λW, the step counter, and per-parameter state.
+    Subclasses implement ``update(p, g, state)`` for one parameter. The base prepares g:
+    global-norm clipping, value clipping, then coupled L2 weight decay g ← g + λW (in
+    that order, as ``clip_grad_norm_`` / ``clip_grad_value_`` before ``torch.optim``), and
+    keeps the step counter and per-parameter state.
 
     Parameters
     ----------
@@ -41,34 +61,88 @@ class Optimizer:
         η, the learning rate (a schedule may change it between steps).
     weight_decay : float
         λ of the L2 penalty added to the gradient, as PyTorch's ``weight_decay``.
+    clipnorm : float, optional
+        Maximum global L2 norm of the gradient over all parameters.
+    clipvalue : float, optional
+        Maximum absolute value of each gradient element.
     """
 
     name = "optimizer"
+    #: True when ``update`` applies the weight decay itself (AdamW); the base then leaves g alone.
+    decoupled_weight_decay = False
 
-    def __init__(self, lr: float, weight_decay: float = 0.0):
+    def __init__(self, lr: float, weight_decay: float = 0.0, clipnorm: float | None = None,
+                 clipvalue: float | None = None):
         self.lr = _check_hyper("lr", lr, low_open=True)
         self.weight_decay = _check_hyper("weight_decay", weight_decay)
+        self.clipnorm = None if clipnorm is None else _check_hyper("clipnorm", clipnorm, low_open=True)
+        self.clipvalue = None if clipvalue is None else _check_hyper("clipvalue", clipvalue, low_open=True)
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
+        self._clip_scale = 1.0
 
     # -- the step ---------------------------------------------------------------------
     def step(self, params: list[Param]) -> None:
-        """Apply one update to every parameter, in place."""
+        """Apply one update to every parameter, in place.
+
+        Raises
+        ------
+        NonFiniteError
+            When the gradient norm is NaN or infinite; no parameter is changed then.
+        """
+        self._clip_scale = self._clip_factor(params)
         self.iterations += 1
         for p in params:
             self.update(p, self.gradient(p), self.state.setdefault(p.name, {}))
 
+    @staticmethod
+    def global_norm(params: list[Param]) -> float:
+        """‖g‖ = sqrt(Σ_params Σ g²), the gradient norm over all parameters."""
+        sq = 0.0
+        for p in params:
+            g = p.grad.reshape(-1)
+            sq += float(np.dot(g, g))
+        return math.sqrt(sq)
+
+    def _clip_factor(self, params) -> float:
+        """The global-norm clipping factor (1.0 when not clipping); checks the norm is finite."""
+        norm = self.global_norm(params)
+        if not math.isfinite(norm):
+            bad = next((p.name for p in params if not np.isfinite(p.grad).all()), None)
+            raise NonFiniteError(f"{type(self).__name__}.step: the gradient norm is {norm}"
+                                 + (f" (first non-finite gradient in {bad!r})" if bad else "")
+                                 + "; no parameter was updated")
+        if self.clipnorm is None:
+            return 1.0
+        # PyTorch's clip_grad_norm_: coefficient max_norm / (norm + 1e-6), capped at 1
+        return min(self.clipnorm / (norm + 1e-6), 1.0)
+
     def gradient(self, p: Param) -> np.ndarray:
-        """g for this step: ∂C/∂W plus λW when weight decay is on (p.grad is left intact)."""
-        if not self.weight_decay:
-            return p.grad
-        g = self.scratch(p, "g")
-        np.multiply(p.value, self.weight_decay, out=g)
-        g += p.grad
+        """g for this step: clipped ∂C/∂W plus λW under coupled weight decay (p.grad is left intact)."""
+        g = p.grad
+        if self._clip_scale < 1.0:
+            out = self.scratch(p, "g")
+            np.multiply(g, self._clip_scale, out=out)
+            g = out
+        if self.clipvalue is not None:
+            out = self.scratch(p, "g")
+            np.clip(g, -self.clipvalue, self.clipvalue, out=out)
+            g = out
+        if self.weight_decay and not self.decoupled_weight_decay:
+            out = self.scratch(p, "g")
+            if g is out:
+                tmp = self.scratch(p, "wd")
+                np.multiply(p.value, self.weight_decay, out=tmp)
+                out += tmp
+            else:
+                np.multiply(p.value, self.weight_decay, out=out)
+                out += g
+            g = out
         return g
 
     def update(self, p: Param, g: np.ndarray, state: dict) -> None:
+        """Update ``p.value`` in place from its gradient ``g`` and its ``state`` slots."""
         raise NotImplementedError
 
     def scratch(self, p: Param, key: str) -> np.ndarray:
@@ -79,24 +153,53 @@ class Optimizer:
             buf = self._scratch[k] = np.empty_like(p.value)
         return buf
 
+    @staticmethod
+    def slot(state: dict, key: str, p: Param, fill: float = 0.0) -> np.ndarray:
+        """The state array ``key`` of ``p``, created filled with ``fill`` on first use."""
+        arr = state.get(key)
+        if arr is None:
+            arr = state[key] = np.full_like(p.value, fill)
+        return arr
+
+    @staticmethod
+    def count(state: dict) -> int:
+        """Increment and return this parameter's step number t (1 on its first update)."""
+        t = state.get("step")
+        if t is None:
+            t = state["step"] = np.zeros((), dtype=np.int64)
+        t += 1
+        return int(t)
+
     # -- state ------------------------------------------------------------------------
     def get_config(self) -> dict:
         """Hyperparameters that rebuild this optimizer: ``type(opt)(**opt.get_config())``."""
-        return {"lr": self.lr, "weight_decay": self.weight_decay}
+        cfg = {"lr": self.lr, "weight_decay": self.weight_decay}
+        if self.clipnorm is not None:
+            cfg["clipnorm"] = self.clipnorm
+        if self.clipvalue is not None:
+            cfg["clipvalue"] = self.clipvalue
+        return cfg
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Flat {"param_name/slot": array} plus "iterations", for saving."""
+        """Flat {"param_name/slot": array} plus "iterations" and "lr", for saving."""
         out = {f"{pname}/{slot}": arr for pname, slots in self.state.items() for slot, arr in slots.items()}
         out["iterations"] = np.array(self.iterations, dtype=np.int64)
+        out["lr"] = np.array(self.lr, dtype=np.float64)
         return out
 
     def load_state_dict(self, flat: dict[str, np.ndarray]) -> None:
+        """Restore what ``state_dict`` returned (arrays are copied)."""
         self.state = {}
         for key, arr in flat.items():
             if key == "iterations":
                 self.iterations = int(arr)
                 continue
-            pname, _, slot = key.rpartition("/")
+            if key == "lr":
+                self.lr = float(arr)
+                continue
+            pname, sep, slot = key.rpartition("/")
+            if not sep:
+                raise ValueError(f"load_state_dict: key {key!r} is not 'param_name/slot'")
             self.state.setdefault(pname, {})[slot] = np.array(arr)
 
     def __repr__(self):
@@ -118,12 +221,13 @@ class SGD(Optimizer):
 
     ``dampening = momentum`` gives the guide's exponential moving average
     v ← γ v + (1 - γ) g. Keras' momentum (v ← μv - ηg; W ← W + v) equals d = 0 for a
-    constant η.
+    constant η. State: ``momentum_buffer`` (v).
     """
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
-        super().__init__(lr, weight_decay)
+                 nesterov: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
+                 clipvalue: float | None = None):
+        super().__init__(lr, weight_decay, clipnorm, clipvalue)
         self.momentum = _check_hyper("momentum", momentum)
         self.dampening = _check_hyper("dampening", dampening)
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -131,6 +235,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def update(self, p, g, state):
+        step = self.scratch(p, "step")
         if self.momentum:
             v = state.get("momentum_buffer")
             if v is None:
@@ -138,17 +243,16 @@ class SGD(Optimizer):
             else:
                 v *= self.momentum
                 if self.dampening:
-                    v += (1.0 - self.dampening) * g
+                    np.multiply(g, 1.0 - self.dampening, out=step)
+                    v += step
                 else:
                     v += g
             if self.nesterov:
-                d = self.scratch(p, "d")
-                np.multiply(v, self.momentum, out=d)
-                d += g
-                g = d
+                np.multiply(v, self.momentum, out=step)
+                step += g
+                g = step
             else:
                 g = v
-        step = self.scratch(p, "step")
         np.multiply(g, self.lr, out=step)
         p.value -= step
 
@@ -157,10 +261,90 @@ class SGD(Optimizer):
                 "nesterov": self.nesterov}
 
 
+@registry.register("adam")
+class Adam(Optimizer):
+    """Adam: momentum on g and an RMSprop scale, both bias-corrected (Kingma & Ba, 2015).
+
+    With β1, β2 the decay rates and t the step number::
+
+        m ← β1 m + (1 - β1) g                 m̂ = m / (1 - β1ᵗ)
+        v ← β2 v + (1 - β2) g ⊙ g             v̂ = v / (1 - β2ᵗ)
+        W ← W - η m̂ / (√v̂ + ε)
+
+    ``amsgrad=True`` uses v_max ← max(v_max, v) in place of v (Reddi et al., 2018).
+    ε is added to √v̂ (as PyTorch and Keras), not under the root. ``weight_decay`` is the
+    coupled L2 g ← g + λW; for the decoupled form use :class:`AdamW`. Same defaults as
+    ``torch.optim.Adam`` (``betas = (beta1, beta2)``). State: ``exp_avg`` (m),
+    ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (v_max), ``step`` (t).
+    """
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 amsgrad: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
+                 clipvalue: float | None = None):
+        super().__init__(lr, weight_decay, clipnorm, clipvalue)
+        self.beta1 = _check_hyper("beta1", beta1, high=1.0, high_open=True)
+        self.beta2 = _check_hyper("beta2", beta2, high=1.0, high_open=True)
+        self.eps = _check_hyper("eps", eps)
+        self.amsgrad = bool(amsgrad)
+
+    def update(self, p, g, state):
+        t = self.count(state)
+        m = self.slot(state, "exp_avg", p)
+        v = self.slot(state, "exp_avg_sq", p)
+        s = self.scratch(p, "s")
+        # m ← m + (1 - β1)(g - m), PyTorch's lerp
+        np.subtract(g, m, out=s)
+        s *= 1.0 - self.beta1
+        m += s
+        np.multiply(g, g, out=s)
+        s *= 1.0 - self.beta2
+        v *= self.beta2
+        v += s
+        if self.amsgrad:
+            v = np.maximum(self.slot(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
+        # η m̂ / (√v̂ + ε) = (η √(1-β2ᵗ) / (1-β1ᵗ)) · m / (√v + ε √(1-β2ᵗ)): one pass less
+        bc2_sqrt = math.sqrt(1.0 - self.beta2 ** t)
+        np.sqrt(v, out=s)
+        s += self.eps * bc2_sqrt
+        np.divide(m, s, out=s)
+        s *= self.lr * bc2_sqrt / (1.0 - self.beta1 ** t)
+        p.value -= s
+
+    def get_config(self):
+        return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "amsgrad": self.amsgrad}
+
+
+@registry.register("adamw")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+    The decay shrinks W directly instead of entering g (so it is not rescaled by √v̂)::
+
+        W ← W (1 - η λ)
+        W ← W - η m̂ / (√v̂ + ε)       (Adam's rule on the undecayed g)
+
+    Default λ = 0.01, as ``torch.optim.AdamW``.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 amsgrad: bool = False, weight_decay: float = 0.01, clipnorm: float | None = None,
+                 clipvalue: float | None = None):
+        super().__init__(lr, beta1, beta2, eps, amsgrad, weight_decay, clipnorm, clipvalue)
+
+    def update(self, p, g, state):
+        if self.weight_decay:
+            p.value *= 1.0 - self.lr * self.weight_decay
+        super().update(p, g, state)
+
+
 def get(spec, **kwargs) -> Optimizer:
-    """Return an optimizer from a name (``"sgd"``), a class or an instance."""
+    """Return an optimizer from a name (``"adam"``), a class or an instance."""
     return registry.get(spec, **kwargs)
 
 
 def names() -> list[str]:
+    """Registered optimizer names, simplest first."""
     return registry.names()
