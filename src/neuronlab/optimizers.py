@@ -29,7 +29,7 @@ import numpy as np
 
 from .core import NonFiniteError, Param, Registry
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get", "names"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "get", "names"]
 
 registry = Registry("optimizer")
 
@@ -261,6 +261,154 @@ class SGD(Optimizer):
                 "nesterov": self.nesterov}
 
 
+@registry.register("adagrad")
+class Adagrad(Optimizer):
+    """Adagrad: each weight's step is divided by the root of its summed squared gradients.
+
+    ::
+
+        G ← G + g ⊙ g
+        W ← W - η g / (√G + ε)
+
+    Weights with large past gradients get small steps, rare features large ones; the
+    effective rate only decays. ``lr_decay`` (PyTorch's) uses η / (1 + (t - 1)·lr_decay) at
+    step t. Keras puts ε under the root and starts G at 0.1; PyTorch's defaults are kept
+    here (G₀ = ``initial_accumulator_value`` = 0, ε = 1e-10). State: ``sum`` (G), ``step`` (t).
+    """
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, initial_accumulator_value: float = 0.0,
+                 lr_decay: float = 0.0, weight_decay: float = 0.0, clipnorm: float | None = None,
+                 clipvalue: float | None = None):
+        super().__init__(lr, weight_decay, clipnorm, clipvalue)
+        self.eps = _check_hyper("eps", eps)
+        self.initial_accumulator_value = _check_hyper("initial_accumulator_value", initial_accumulator_value)
+        self.lr_decay = _check_hyper("lr_decay", lr_decay)
+
+    def update(self, p, g, state):
+        t = self.count(state)
+        G = self.slot(state, "sum", p, self.initial_accumulator_value)
+        s = self.scratch(p, "s")
+        np.multiply(g, g, out=s)
+        G += s
+        np.sqrt(G, out=s)
+        s += self.eps
+        np.divide(g, s, out=s)
+        s *= self.lr / (1.0 + (t - 1) * self.lr_decay)
+        p.value -= s
+
+    def get_config(self):
+        return {**super().get_config(), "eps": self.eps, "initial_accumulator_value": self.initial_accumulator_value,
+                "lr_decay": self.lr_decay}
+
+
+@registry.register("adadelta")
+class Adadelta(Optimizer):
+    """Adadelta: Adagrad's sum replaced by moving averages, with units fixed by past steps (Zeiler, 2012).
+
+    With γ = ``rho``::
+
+        E[g²] ← γ E[g²] + (1 - γ) g ⊙ g
+        ΔW    = √(E[ΔW²] + ε) / √(E[g²] + ε) ⊙ g
+        E[ΔW²] ← γ E[ΔW²] + (1 - γ) ΔW ⊙ ΔW
+        W ← W - η ΔW
+
+    The paper has no η (η = 1, the default here). Defaults are the paper's, ρ = 0.95 and
+    ε = 1e-6; **PyTorch's default ρ is 0.9** (its ε is also 1e-6, its lr 1.0), and Keras'
+    lr is 0.001. State: ``square_avg`` (E[g²]), ``acc_delta`` (E[ΔW²]).
+    """
+
+    def __init__(self, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6, weight_decay: float = 0.0,
+                 clipnorm: float | None = None, clipvalue: float | None = None):
+        super().__init__(lr, weight_decay, clipnorm, clipvalue)
+        self.rho = _check_hyper("rho", rho, high=1.0)
+        self.eps = _check_hyper("eps", eps)
+
+    def update(self, p, g, state):
+        Eg2 = self.slot(state, "square_avg", p)
+        Ed2 = self.slot(state, "acc_delta", p)
+        s = self.scratch(p, "s")
+        d = self.scratch(p, "d")
+        rho, c = self.rho, 1.0 - self.rho
+        np.multiply(g, g, out=s)
+        s *= c
+        Eg2 *= rho
+        Eg2 += s
+        np.add(Eg2, self.eps, out=s)
+        np.sqrt(s, out=s)
+        np.add(Ed2, self.eps, out=d)
+        np.sqrt(d, out=d)
+        d /= s
+        d *= g                      # d = ΔW
+        np.multiply(d, d, out=s)
+        s *= c
+        Ed2 *= rho
+        Ed2 += s
+        d *= self.lr
+        p.value -= d
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "eps": self.eps}
+
+
+@registry.register("rmsprop")
+class RMSprop(Optimizer):
+    """RMSprop: divide g by a moving root-mean-square of recent gradients (Hinton, 2012).
+
+    With γ = ``rho`` (PyTorch's ``alpha``; Keras' ``rho``)::
+
+        E[g²] ← γ E[g²] + (1 - γ) g ⊙ g
+        W ← W - η g / (√E[g²] + ε)
+
+    ``centered=True`` divides by an estimate of the variance instead, √(E[g²] - E[g]²) + ε,
+    with E[g] ← γ E[g] + (1 - γ) g. With momentum μ the scaled step goes through a buffer,
+    b ← μ b + g / (√E[g²] + ε); W ← W - η b (PyTorch's form; Keras' folds η into b). ε is
+    added outside the root, as PyTorch. Defaults are PyTorch's (η = 0.01, γ = 0.99); Keras'
+    are η = 0.001, γ = 0.9. State: ``square_avg``, ``grad_avg`` (centered), ``momentum_buffer``.
+    """
+
+    def __init__(self, lr: float = 0.01, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
+                 centered: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
+                 clipvalue: float | None = None):
+        super().__init__(lr, weight_decay, clipnorm, clipvalue)
+        self.rho = _check_hyper("rho", rho, high=1.0)
+        self.eps = _check_hyper("eps", eps)
+        self.momentum = _check_hyper("momentum", momentum)
+        self.centered = bool(centered)
+
+    def update(self, p, g, state):
+        Eg2 = self.slot(state, "square_avg", p)
+        s = self.scratch(p, "s")
+        rho, c = self.rho, 1.0 - self.rho
+        np.multiply(g, g, out=s)
+        s *= c
+        Eg2 *= rho
+        Eg2 += s
+        if self.centered:
+            Eg = self.slot(state, "grad_avg", p)
+            np.subtract(g, Eg, out=s)        # PyTorch's lerp: E[g] += (1 - γ)(g - E[g])
+            s *= c
+            Eg += s
+            np.multiply(Eg, Eg, out=s)
+            np.subtract(Eg2, s, out=s)
+            np.sqrt(s, out=s)
+        else:
+            np.sqrt(Eg2, out=s)
+        s += self.eps
+        np.divide(g, s, out=s)
+        if self.momentum:
+            b = self.slot(state, "momentum_buffer", p)
+            b *= self.momentum
+            b += s
+            np.multiply(b, self.lr, out=s)
+        else:
+            s *= self.lr
+        p.value -= s
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "eps": self.eps, "momentum": self.momentum,
+                "centered": self.centered}
+
+
 @registry.register("adam")
 class Adam(Optimizer):
     """Adam: momentum on g and an RMSprop scale, both bias-corrected (Kingma & Ba, 2015).
@@ -301,7 +449,8 @@ class Adam(Optimizer):
         v *= self.beta2
         v += s
         if self.amsgrad:
-            v = np.maximum(self.slot(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
+            v_max = self.slot(state, "max_exp_avg_sq", p)
+            v = np.maximum(v_max, v, out=v_max)
         # η m̂ / (√v̂ + ε) = (η √(1-β2ᵗ) / (1-β1ᵗ)) · m / (√v + ε √(1-β2ᵗ)): one pass less
         bc2_sqrt = math.sqrt(1.0 - self.beta2 ** t)
         np.sqrt(v, out=s)
