@@ -279,11 +279,21 @@ class Sequential:
             cbs.append(EpochPrinter(epochs))
         self.history = history
         self.stop_training = False
+        xbuf = {}
+        cbs.on_train_begin({})
+        # Overflow/invalid warnings are silenced here: a NaN/inf loss or gradient is caught by
+        # _check_finite_step, which raises one clear NonFiniteError instead.
+        validation = (Xv, Yv) if validation_data is not None else None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._fit_epochs(X, Y, w, K, epochs, initial_epoch, shuffle, validation, cbs, xbuf)
+        cbs.on_train_end({})
+        return history
+
+    def _fit_epochs(self, X, Y, w, K, epochs, initial_epoch, shuffle, validation, cbs, xbuf):
+        n = len(X)
         params = self.params()
         n_batches = -(-n // K)
         multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
-        xbuf = {}
-        cbs.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
@@ -316,16 +326,14 @@ class Sequential:
             logs = {"loss": loss_sum / max(hi, 1)}
             if "accuracy" in self.metrics:
                 logs["accuracy"] = acc_sum / max(hi, 1)
-            if validation_data is not None:
-                for k, v in self._evaluate_checked(Xv, Yv).items():
+            if validation:
+                for k, v in self._evaluate_checked(*validation).items():
                     logs[f"val_{k}"] = v
             logs["lr"] = float(self.optimizer.lr)
             self.last_epoch_time = time.perf_counter() - t0
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end({})
-        return history
 
     def _sample_weights(self, Y, sample_weight, class_weight, where) -> np.ndarray | None:
         """Per-sample loss weights from ``sample_weight`` times ``class_weight[label]``."""
