@@ -7,8 +7,11 @@ W[i, j] is the weight from neuron i of the previous layer to neuron j of this on
 from ..core import Layer
 from .base import Buffers, registry
 from .dense import Dense, Dropout
+from .embedding import Embedding
+from .recurrent import GRU, LSTM, FlattenTime, SimpleRNN
 
-__all__ = ["Layer", "Dense", "Dropout", "Buffers", "registry", "get", "names"]
+__all__ = ["Layer", "Dense", "Dropout", "SimpleRNN", "LSTM", "GRU", "FlattenTime", "Embedding",
+           "Buffers", "registry", "get", "names"]
 
 
 def get(spec, **kwargs) -> Layer:

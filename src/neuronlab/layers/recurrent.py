@@ -1,0 +1,579 @@
+"""Recurrent layers: SimpleRNN, LSTM and GRU, trained by back-propagation through time (BPTT).
+
+A sequence batch is X of shape (n, T, d): n samples, T time steps, d features per step.
+The layer carries a state H_t (n, u) from step to step; at each step the guide's
+Z = XW + B gains a recurrent term H_{t-1} U::
+
+    Z_t = X_t W + H_{t-1} U + B          H_0 = 0 (and C_0 = 0 for the LSTM)
+
+Row-vector convention, as Dense: the input kernel W is (d, G·u), the recurrent kernel U is
+(u, G·u) and B is (G·u,), with the G gate blocks side by side in PyTorch's order, so that
+PyTorch's weights map directly::
+
+    torch weight_ih_l0 (G·u, d) = W.T        torch weight_hh_l0 (G·u, u) = U.T
+    torch bias_ih_l0 + bias_hh_l0 = B        (GRU: see its docstring for the one exception)
+
+Gate order: SimpleRNN one block; LSTM (i, f, g, o); GRU (r, z, n).
+
+Backward runs the steps in reverse (a Python loop over time is inherent; every step is
+vectorised over the batch). The gradients of W, U and B are then one matrix product each
+over all n·T rows at once: ∂C/∂W = Σ_t X_tᵀ ∂C/∂Z_t, ∂C/∂U = Σ_t H_{t-1}ᵀ ∂C/∂Z_t.
+
+Set ``layer.track_state_grads = True`` to record ‖∂C/∂H_t‖ for every step of the last
+backward pass in ``layer.state_grad_norms`` (shape (T,)): the gradient through time, which
+vanishes along a tanh RNN and survives along the LSTM's cell state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import activations as _act
+from ..core import Layer, Param
+from .base import Buffers, registry
+
+__all__ = ["SimpleRNN", "LSTM", "GRU", "FlattenTime", "orthogonal"]
+
+INITS = ("auto", "torch")
+
+
+def orthogonal(n: int, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    """A random (n, n) orthogonal matrix (QR of a Gaussian matrix, signs fixed by diag R)."""
+    Q, R = np.linalg.qr(rng.standard_normal((n, n)))
+    Q *= np.sign(np.diag(R))
+    return Q.astype(dtype)
+
+
+def _sigmoid_via_tanh(Z: np.ndarray) -> np.ndarray:
+    """σ(Z) = (1 + tanh(Z/2)) / 2 in place: one tanh, no overflow, exact halving."""
+    Z *= 0.5
+    np.tanh(Z, out=Z)
+    Z *= 0.5
+    Z += 0.5
+    return Z
+
+
+class Recurrent(Layer):
+    """Shared machinery: arguments, parameters W, U, B, shape checks and configs.
+
+    Parameters
+    ----------
+    units : int
+        u, the size of the state H_t.
+    return_sequences : bool
+        Output every H_t, shape (n, T, u), instead of only the last, shape (n, u).
+    init : {"auto", "torch"}
+        "auto": each gate's block of W Xavier uniform, of U orthogonal, B zero (LSTM:
+        forget-gate bias 1). "torch": every entry of W, U, B from U(±1/√u), PyTorch's default.
+    input_shape : tuple (T, d), optional
+        Declares the input so that the model builds at once; T may differ later.
+    """
+
+    n_gates = 1
+
+    def __init__(self, units: int, return_sequences: bool = False, init: str = "auto",
+                 input_shape=None, name: str | None = None):
+        super().__init__(name)
+        kind = type(self).__name__
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"{kind}: units must be a positive integer, got {units!r}")
+        if not isinstance(return_sequences, (bool, np.bool_)):
+            raise ValueError(f"{kind}: return_sequences must be True or False, got {return_sequences!r}")
+        if init not in INITS:
+            raise ValueError(f"{kind}: init must be one of {', '.join(INITS)}, got {init!r}")
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+                raise ValueError(f"{kind}: input_shape must be (timesteps, features) of positive integers, "
+                                 f"got {input_shape!r}")
+            input_shape = tuple(int(s) for s in shape)
+        self.units = int(units)
+        self.return_sequences = bool(return_sequences)
+        self.init = init
+        self.declared_input_shape = input_shape
+        self.input_shape = input_shape
+        self.W: Param | None = None
+        self.U: Param | None = None
+        self.B: Param | None = None
+        self.track_state_grads = False
+        self.state_grad_norms: np.ndarray | None = None
+        self._buf = {}
+
+    # -- construction ---------------------------------------------------------------
+    def _out_shape(self, T: int) -> tuple:
+        return (T, self.units) if self.return_sequences else (self.units,)
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"layer {self.name!r}: {type(self).__name__} takes sequences (n, timesteps, "
+                             f"features), got samples of shape {input_shape}")
+        super().build(input_shape, rng, dtype)
+        d, u, G = input_shape[1], self.units, self.n_gates
+        if self.init == "torch":
+            a = 1.0 / math.sqrt(u)
+            W = rng.uniform(-a, a, (d, G * u))
+            U = rng.uniform(-a, a, (u, G * u))
+            B = rng.uniform(-a, a, G * u)
+        else:
+            a = math.sqrt(6.0 / (d + u))
+            W = rng.uniform(-a, a, (d, G * u))
+            U = np.concatenate([orthogonal(u, rng, np.float64) for _ in range(G)], axis=1)
+            B = self._auto_bias()
+        self.W = Param(W.astype(self.dtype), f"{self.name}/W")
+        self.U = Param(U.astype(self.dtype), f"{self.name}/U")
+        self.B = Param(B.astype(self.dtype), f"{self.name}/B")
+        self.output_shape = self._out_shape(input_shape[0])
+        return self.output_shape
+
+    def _auto_bias(self) -> np.ndarray:
+        return np.zeros(self.n_gates * self.units)
+
+    def params(self):
+        return [self.W, self.U, self.B]
+
+    def check_input(self, X):
+        """Any number of time steps T ≥ 1 is accepted; the feature count must match."""
+        d = self.input_shape[1] if self.input_shape is not None else None
+        if X.ndim != 3 or X.shape[1] < 1 or (d is not None and X.shape[2] != d):
+            want = f"(n, timesteps, {d})" if d is not None else "(n, timesteps, features)"
+            raise ValueError(f"layer {self.name!r}: {type(self).__name__} expected input of shape {want}, "
+                             f"got shape {X.shape}")
+
+    def _prepare(self, X) -> np.ndarray:
+        """Check X and return it time-major, contiguous and flat: (T·n, d)."""
+        X = np.asarray(X)
+        self.check_input(X)
+        n, T, d = X.shape
+        Xf = self._get("Xf", (T, n, d))
+        Xf[...] = X.transpose(1, 0, 2)
+        return Xf.reshape(T * n, d)
+
+    def _get(self, key, shape) -> np.ndarray:
+        b = self._buf.get(key)
+        if b is None:
+            b = self._buf[key] = Buffers()
+        return b.get(shape, self.dtype)
+
+    def _output(self, Hs: np.ndarray) -> np.ndarray:
+        """Hs (T, n, u) time-major → (n, T, u) (a view) or the last state (n, u)."""
+        return Hs.transpose(1, 0, 2) if self.return_sequences else Hs[-1]
+
+    def _record(self, t, dh):
+        if self.state_grad_norms is not None:
+            self.state_grad_norms[t] = np.sqrt(np.vdot(dh, dh))
+
+    def _start_backward(self, dH, T, n):
+        """Validate dH; return it time-major (T, n, u) or None (last step only) and dh₀."""
+        expect = (n, T, self.units) if self.return_sequences else (n, self.units)
+        if dH.shape != expect:
+            raise ValueError(f"layer {self.name!r}: backward expected ∂C/∂H of shape {expect}, got {dH.shape}")
+        self.state_grad_norms = np.zeros(T) if self.track_state_grads else None
+        dh = self._get("dh", (n, self.units))
+        if self.return_sequences:
+            dh[...] = 0.0
+            return dH.transpose(1, 0, 2), dh
+        dh[...] = dH
+        return None, dh
+
+    def _finish_backward(self, Xf, Hprev, dZ, T, n):
+        """∂C/∂W, ∂C/∂U, ∂C/∂B from ∂C/∂Z of every step at once; return ∂C/∂X (n, T, d)."""
+        dZf = dZ.reshape(T * n, -1)
+        np.matmul(Xf.T, dZf, out=self.W.grad)
+        np.matmul(Hprev.reshape(T * n, self.units).T, dZf, out=self.U.grad)
+        np.sum(dZf, axis=0, out=self.B.grad)
+        if not self.needs_input_grad:
+            return None
+        dX = self._get("dX", (T, n, Xf.shape[1]))
+        np.matmul(dZf, self.W.value.T, out=dX.reshape(T * n, -1))
+        return dX.transpose(1, 0, 2)
+
+    @property
+    def final_state(self) -> tuple:
+        """The state after the last step of the last forward pass: (H_T,) (LSTM: (H_T, C_T)), copies."""
+        return (self.H[-1].copy(),)
+
+    # -- inference with a carried state (generation) ---------------------------------
+    def zero_state(self, n: int) -> tuple:
+        """The initial state for n sequences: (H_0,) or (H_0, C_0), all zeros."""
+        return (np.zeros((n, self.units), dtype=self.dtype),)
+
+    def predict(self, X):
+        return self.run(X)[0]
+
+    def run(self, X, state=None) -> tuple[np.ndarray, tuple]:
+        """Inference from ``state`` (default zeros): return (output, final state); no caching.
+
+        Feeding a long sequence in pieces, each piece starting from the previous final
+        state, gives the same result as feeding it whole.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        self.check_input(X)
+        n, T, _ = X.shape
+        state = self.zero_state(n) if state is None else tuple(np.array(s, dtype=self.dtype) for s in state)
+        if any(s.shape != (n, self.units) for s in state):
+            raise ValueError(f"layer {self.name!r}: state arrays must be ({n}, {self.units}), "
+                             f"got {[s.shape for s in state]}")
+        outs = np.empty((T, n, self.units), dtype=self.dtype) if self.return_sequences else None
+        for t in range(T):
+            state = self._infer_step(X[:, t] @ self.W.value + self.B.value, state)
+            if outs is not None:
+                outs[t] = state[0]
+        out = outs.transpose(1, 0, 2).copy() if outs is not None else state[0].copy()
+        return out, state
+
+    def _infer_step(self, A, state):
+        raise NotImplementedError
+
+    def config(self):
+        cfg = {"units": self.units, "return_sequences": self.return_sequences, "init": self.init}
+        if self.declared_input_shape is not None:
+            cfg["input_shape"] = list(self.declared_input_shape)
+        return cfg
+
+
+@registry.register("simple_rnn", "rnn")
+class SimpleRNN(Recurrent):
+    """The vanilla recurrent layer: H_t = f(X_t W + H_{t-1} U + B), H_0 = 0.
+
+    BPTT::
+
+        ∂C/∂Z_t     = (∂C/∂H_t + ∂C/∂Z_{t+1} Uᵀ) ⊙ f'(Z_t)
+        ∂C/∂H_{t-1} = ∂C/∂Z_t Uᵀ
+
+    so ∂C/∂H_t is ∂C/∂H_T multiplied by (f' ⊙ Uᵀ) once per step back: with tanh (f' ≤ 1)
+    and a U of norm below 1 it shrinks geometrically — the vanishing gradient through time.
+    Matches ``torch.nn.RNN(d, u, nonlinearity=f, batch_first=True)`` with
+    ``weight_ih_l0 = W.T``, ``weight_hh_l0 = U.T``, ``bias_ih_l0 + bias_hh_l0 = B``.
+
+    Parameters
+    ----------
+    units, return_sequences, init, input_shape
+        As :class:`Recurrent`.
+    activation : str
+        f, an element-wise activation ("tanh" by default, as PyTorch; "relu" also matches it).
+    """
+
+    n_gates = 1
+
+    def __init__(self, units: int, activation="tanh", return_sequences: bool = False, init: str = "auto",
+                 input_shape=None, name: str | None = None):
+        super().__init__(units, return_sequences, init, input_shape, name)
+        self.activation = _act.get(activation)
+        if self.activation.name == "softmax":
+            raise ValueError("SimpleRNN: activation must be element-wise; softmax is not")
+
+    def forward(self, X, training=False):
+        Xf = self._prepare(X)
+        n, T = X.shape[0], X.shape[1]
+        u = self.units
+        H = self._get("H", (T + 1, n, u))      # H[0] = H_0 = 0, H[t + 1] = H_t
+        H[0] = 0.0
+        Z = H[1:].reshape(T * n, u)
+        np.matmul(Xf, self.W.value, out=Z)     # X_t W for every step in one product
+        Z += self.B.value
+        tmp = self._get("tmp", (n, u))
+        act, U = self.activation, self.U.value
+        for t in range(T):
+            np.matmul(H[t], U, out=tmp)
+            H[t + 1] += tmp
+            act.apply(H[t + 1])
+        self.Xf, self.H, self.n, self.T = Xf, H, n, T
+        return self._output(H[1:])
+
+    def backward(self, dH):
+        n, T, u, H = self.n, self.T, self.units, self.H
+        dHs, dh = self._start_backward(dH, T, n)
+        dZ = self._get("dZ", (T, n, u))
+        D = self._get("D", (T, n, u))
+        D[...] = self.activation.derivative(H[1:])  # f'(Z_t) for every step, from H_t
+        UT = self.U.value.T
+        for t in range(T - 1, -1, -1):
+            if dHs is not None:
+                dh += dHs[t]
+            self._record(t, dh)
+            np.multiply(dh, D[t], out=dZ[t])
+            np.matmul(dZ[t], UT, out=dh)
+        return self._finish_backward(self.Xf, H[:T], dZ, T, n)
+
+    def _infer_step(self, A, state):
+        A += state[0] @ self.U.value
+        return (self.activation.apply(A),)
+
+    def config(self):
+        cfg = super().config()
+        cfg["activation"] = self.activation.name
+        return cfg
+
+
+@registry.register("lstm")
+class LSTM(Recurrent):
+    """Long short-term memory (Hochreiter & Schmidhuber 1997), PyTorch's formulation.
+
+    With the four gate blocks of Z_t = X_t W + H_{t-1} U + B in the order (i, f, g, o)::
+
+        I = σ(Z_i)   F = σ(Z_f)   G = tanh(Z_g)   O = σ(Z_o)
+        C_t = F ⊙ C_{t-1} + I ⊙ G            (the cell state: the memory)
+        H_t = O ⊙ tanh(C_t)
+
+    BPTT: the cell state carries the gradient back additively, ∂C/∂C_{t-1} = ∂C/∂C_t ⊙ F
+    plus terms through H, so as long as the forget gate F stays near 1 the gradient
+    neither vanishes nor explodes over many steps (the "constant error carousel").
+
+    Matches ``torch.nn.LSTM(d, u, batch_first=True)`` with ``weight_ih_l0 = W.T``,
+    ``weight_hh_l0 = U.T``, ``bias_ih_l0 + bias_hh_l0 = B`` (same gate order), and
+    ``(h_n, c_n)`` = ``layer.final_state`` after a forward pass.
+    """
+
+    n_gates = 4
+
+    def _auto_bias(self):
+        B = np.zeros(4 * self.units)
+        B[self.units:2 * self.units] = 1.0  # forget gate open at the start (Jozefowicz et al. 2015)
+        return B
+
+    def zero_state(self, n):
+        z = np.zeros((n, self.units), dtype=self.dtype)
+        return (z, z.copy())
+
+    @property
+    def final_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """(H_T, C_T) of the last forward pass (copies)."""
+        return self.H[-1].copy(), self.C[-1].copy()
+
+    def forward(self, X, training=False):
+        Xf = self._prepare(X)
+        n, T = X.shape[0], X.shape[1]
+        u = self.units
+        A = self._get("A", (T, n, 4 * u))     # Z_t, then the gate values (I, F, G, O) in place
+        H = self._get("H", (T + 1, n, u))
+        C = self._get("C", (T + 1, n, u))
+        TC = self._get("TC", (T, n, u))       # tanh(C_t)
+        tmp = self._get("tmp", (n, 4 * u))
+        ig = self._get("ig", (n, u))
+        H[0] = 0.0
+        C[0] = 0.0
+        np.matmul(Xf, self.W.value, out=A.reshape(T * n, 4 * u))
+        A += self.B.value
+        # σ(z) = (1 + tanh(z/2))/2: halve the sigmoid gates' columns, one tanh over all four
+        # gates, then a·s + s with s = 1/2 on the sigmoid gates and (1, 0) on the g gate.
+        half = np.full(4 * u, 0.5, dtype=self.dtype)
+        half[2 * u:3 * u] = 1.0
+        shift = np.full(4 * u, 0.5, dtype=self.dtype)
+        shift[2 * u:3 * u] = 0.0
+        A *= half
+        U = self.U.value * half               # halving is exact: the same Z_t/2 as before
+        for t in range(T):
+            a = A[t]
+            np.matmul(H[t], U, out=tmp)
+            a += tmp
+            np.tanh(a, out=a)
+            a *= half
+            a += shift
+            c = C[t + 1]
+            np.multiply(a[:, u:2 * u], C[t], out=c)            # F ⊙ C_{t-1}
+            np.multiply(a[:, :u], a[:, 2 * u:3 * u], out=ig)   # I ⊙ G
+            c += ig
+            np.tanh(c, out=TC[t])
+            np.multiply(a[:, 3 * u:], TC[t], out=H[t + 1])
+        self.Xf, self.A, self.H, self.C, self.TC, self.n, self.T = Xf, A, H, C, TC, n, T
+        return self._output(H[1:])
+
+    def backward(self, dH):
+        n, T, u = self.n, self.T, self.units
+        A, C, TC = self.A, self.C, self.TC
+        dHs, dh = self._start_backward(dH, T, n)
+        # Derivatives of every gate at every step, in bulk: σ' = S(1 - S), tanh' = 1 - G².
+        D = self._get("D", (T, n, 4 * u))
+        np.multiply(A, A, out=D)
+        np.subtract(A, D, out=D)
+        np.subtract(1.0, A[..., 2 * u:3 * u] ** 2, out=D[..., 2 * u:3 * u])
+        # ∂H_t/∂C_t = O ⊙ (1 - tanh² C_t), in bulk
+        OT = self._get("OT", (T, n, u))
+        np.multiply(TC, TC, out=OT)
+        np.subtract(1.0, OT, out=OT)
+        OT *= A[..., 3 * u:]
+        dZ = self._get("dZ", (T, n, 4 * u))
+        dc = self._get("dc", (n, u))
+        tmp = self._get("tmpb", (n, u))
+        dc[...] = 0.0
+        UT = self.U.value.T
+        for t in range(T - 1, -1, -1):
+            if dHs is not None:
+                dh += dHs[t]
+            self._record(t, dh)
+            a, dz = A[t], dZ[t]
+            np.multiply(dh, OT[t], out=tmp)
+            dc += tmp                                          # ∂C/∂C_t
+            np.multiply(dh, TC[t], out=dz[:, 3 * u:])          # ∂C/∂O
+            np.multiply(dc, a[:, 2 * u:3 * u], out=dz[:, :u])  # ∂C/∂I = ∂C/∂C_t ⊙ G
+            np.multiply(dc, C[t], out=dz[:, u:2 * u])          # ∂C/∂F = ∂C/∂C_t ⊙ C_{t-1}
+            np.multiply(dc, a[:, :u], out=dz[:, 2 * u:3 * u])  # ∂C/∂G = ∂C/∂C_t ⊙ I
+            dz *= D[t]                                         # → ∂C/∂Z_t
+            dc *= a[:, u:2 * u]                                # ∂C/∂C_{t-1} through the cell
+            np.matmul(dz, UT, out=dh)                          # ∂C/∂H_{t-1}
+        return self._finish_backward(self.Xf, self.H[:T], dZ, T, n)
+
+    def _infer_step(self, A, state):
+        h, c = state
+        u = self.units
+        A += h @ self.U.value
+        _sigmoid_via_tanh(A[:, :2 * u])
+        np.tanh(A[:, 2 * u:3 * u], out=A[:, 2 * u:3 * u])
+        _sigmoid_via_tanh(A[:, 3 * u:])
+        c = A[:, u:2 * u] * c + A[:, :u] * A[:, 2 * u:3 * u]
+        return (A[:, 3 * u:] * np.tanh(c), c)
+
+
+@registry.register("gru")
+class GRU(Recurrent):
+    """Gated recurrent unit (Cho et al. 2014), PyTorch's formulation (reset gate after U).
+
+    With the blocks of X_t W + B and of H_{t-1} U in the order (r, z, n)::
+
+        R = σ(X_t W_r + H_{t-1} U_r + B_r)
+        Z = σ(X_t W_z + H_{t-1} U_z + B_z)
+        N = tanh(X_t W_n + B_n + R ⊙ (H_{t-1} U_n + B_hn))
+        H_t = (1 - Z) ⊙ N + Z ⊙ H_{t-1}
+
+    Parameters W (d, 3u), U (u, 3u), B (3u,) and Bhn (u,). Against ``torch.nn.GRU``:
+    ``weight_ih_l0 = W.T``, ``weight_hh_l0 = U.T``, ``bias_ih_l0 + bias_hh_l0 = B`` for the r
+    and z blocks, ``B_n = bias_ih_l0[2u:]`` and ``Bhn = bias_hh_l0[2u:]`` (it sits inside R ⊙ ·,
+    so it cannot be merged into B).
+    """
+
+    n_gates = 3
+
+    def __init__(self, units: int, return_sequences: bool = False, init: str = "auto",
+                 input_shape=None, name: str | None = None):
+        super().__init__(units, return_sequences, init, input_shape, name)
+        self.Bhn: Param | None = None
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        out = super().build(input_shape, rng, dtype)
+        if self.init == "torch":
+            a = 1.0 / math.sqrt(self.units)
+            Bhn = rng.uniform(-a, a, self.units)
+        else:
+            Bhn = np.zeros(self.units)
+        self.Bhn = Param(Bhn.astype(self.dtype), f"{self.name}/Bhn")
+        return out
+
+    def params(self):
+        return [self.W, self.U, self.B, self.Bhn]
+
+    def forward(self, X, training=False):
+        Xf = self._prepare(X)
+        n, T = X.shape[0], X.shape[1]
+        u = self.units
+        A = self._get("A", (T, n, 3 * u))     # input part, then the gate values (R, Z, N)
+        HU = self._get("HU", (T, n, 3 * u))   # H_{t-1} U (+ Bhn on the n block)
+        H = self._get("H", (T + 1, n, u))
+        rn = self._get("rn", (n, u))
+        H[0] = 0.0
+        np.matmul(Xf, self.W.value, out=A.reshape(T * n, 3 * u))
+        A += self.B.value
+        U, Bhn = self.U.value, self.Bhn.value
+        for t in range(T):
+            a, hu = A[t], HU[t]
+            np.matmul(H[t], U, out=hu)
+            hu[:, 2 * u:] += Bhn
+            a[:, :2 * u] += hu[:, :2 * u]
+            _sigmoid_via_tanh(a[:, :2 * u])
+            np.multiply(a[:, :u], hu[:, 2 * u:], out=rn)
+            N = a[:, 2 * u:]
+            N += rn
+            np.tanh(N, out=N)
+            h = H[t + 1]
+            np.subtract(H[t], N, out=h)         # H_t = N + Z ⊙ (H_{t-1} - N)
+            h *= a[:, u:2 * u]
+            h += N
+        self.Xf, self.A, self.HU, self.H, self.n, self.T = Xf, A, HU, H, n, T
+        return self._output(H[1:])
+
+    def backward(self, dH):
+        n, T, u = self.n, self.T, self.units
+        A, HU, H = self.A, self.HU, self.H
+        dHs, dh = self._start_backward(dH, T, n)
+        D = self._get("D", (T, n, 3 * u))       # σ' on r, z; tanh' on n
+        np.multiply(A, A, out=D)
+        np.subtract(A, D, out=D)
+        np.subtract(1.0, A[..., 2 * u:] ** 2, out=D[..., 2 * u:])
+        dZx = self._get("dZ", (T, n, 3 * u))    # ∂C/∂(X_t W + B)
+        dZh = self._get("dZh", (T, n, 3 * u))   # ∂C/∂(H_{t-1} U + [0, 0, Bhn])
+        UT = self.U.value.T
+        for t in range(T - 1, -1, -1):
+            if dHs is not None:
+                dh += dHs[t]
+            self._record(t, dh)
+            a, dx, dhu = A[t], dZx[t], dZh[t]
+            np.subtract(H[t], a[:, 2 * u:], out=dx[:, u:2 * u])
+            dx[:, u:2 * u] *= dh                                 # ∂C/∂Z = ∂C/∂H_t ⊙ (H_{t-1} - N)
+            np.subtract(dh, dh * a[:, u:2 * u], out=dx[:, 2 * u:])  # ∂C/∂N = ∂C/∂H_t ⊙ (1 - Z)
+            dx[:, u:] *= D[t][:, u:]                             # → pre-activations of z and n
+            np.multiply(dx[:, 2 * u:], HU[t][:, 2 * u:], out=dx[:, :u])
+            dx[:, :u] *= D[t][:, :u]                             # ∂C/∂(r pre-activation)
+            dhu[:, :2 * u] = dx[:, :2 * u]
+            np.multiply(dx[:, 2 * u:], a[:, :u], out=dhu[:, 2 * u:])
+            dh *= a[:, u:2 * u]                                  # direct path Z ⊙ ∂C/∂H_t
+            dh += dhu @ UT
+        dZxf = dZx.reshape(T * n, 3 * u)
+        dZhf = dZh.reshape(T * n, 3 * u)
+        np.matmul(self.Xf.T, dZxf, out=self.W.grad)
+        np.matmul(H[:T].reshape(T * n, u).T, dZhf, out=self.U.grad)
+        np.sum(dZxf, axis=0, out=self.B.grad)
+        np.sum(dZhf[:, 2 * u:], axis=0, out=self.Bhn.grad)
+        if not self.needs_input_grad:
+            return None
+        dX = self._get("dX", (T, n, self.Xf.shape[1]))
+        np.matmul(dZxf, self.W.value.T, out=dX.reshape(T * n, -1))
+        return dX.transpose(1, 0, 2)
+
+    def _infer_step(self, A, state):
+        h = state[0]
+        u = self.units
+        hu = h @ self.U.value
+        hu[:, 2 * u:] += self.Bhn.value
+        A[:, :2 * u] += hu[:, :2 * u]
+        _sigmoid_via_tanh(A[:, :2 * u])
+        N = np.tanh(A[:, 2 * u:] + A[:, :u] * hu[:, 2 * u:])
+        return (N + A[:, u:2 * u] * (h - N),)
+
+
+@registry.register("flatten_time")
+class FlattenTime(Layer):
+    """(n, T, k) → (n·T, k): puts every time step on its own row, for a per-step Dense + loss.
+
+    It changes the number of rows, so ``Sequential.fit`` (which pairs row i of X with row i
+    of y) cannot train through it: the task code feeds targets reshaped to (n·T,) itself,
+    as :func:`neuronlab.datasets.sequences.train_char_model` does. Row n'·T + t is sample
+    n', step t.
+    """
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"layer {self.name!r}: FlattenTime takes (n, timesteps, features), got samples "
+                             f"of shape {input_shape}")
+        super().build(input_shape, rng, dtype)
+        self.output_shape = (input_shape[1],)
+        return self.output_shape
+
+    def check_input(self, X):
+        if X.ndim != 3 or (self.input_shape is not None and X.shape[2] != self.input_shape[1]):
+            raise ValueError(f"layer {self.name!r}: FlattenTime expected (n, timesteps, "
+                             f"{self.input_shape[1] if self.input_shape else 'k'}), got shape {X.shape}")
+
+    def forward(self, X, training=False):
+        self.check_input(X)
+        self.shape = X.shape
+        return X.reshape(-1, X.shape[2])
+
+    def backward(self, dH):
+        return dH.reshape(self.shape)
+
+    def predict(self, X):
+        self.check_input(X)
+        return X.reshape(-1, X.shape[2])
