@@ -6,12 +6,25 @@ W[i, j] is the weight from neuron i of the previous layer to neuron j of this on
 
 from ..core import Layer
 from .base import Buffers, registry
+from .conv import (  # NHWC images
+    AvgPool2D,
+    Conv2D,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    kernel_from_torch,
+    kernel_to_torch,
+    to_nchw,
+    to_nhwc,
+)
 from .dense import Dense, Dropout
 from .embedding import Embedding
+from .normalization import BatchNorm
 from .recurrent import GRU, LSTM, FlattenTime, SimpleRNN
 
-__all__ = ["Layer", "Dense", "Dropout", "SimpleRNN", "LSTM", "GRU", "FlattenTime", "Embedding",
-           "Buffers", "registry", "get", "names"]
+__all__ = ["Layer", "Dense", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "BatchNorm",
+           "to_nhwc", "to_nchw", "kernel_from_torch", "kernel_to_torch",
+           "SimpleRNN", "LSTM", "GRU", "FlattenTime", "Embedding", "Buffers", "registry", "get", "names"]
 
 
 def get(spec, **kwargs) -> Layer:

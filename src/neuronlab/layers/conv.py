@@ -1,0 +1,529 @@
+"""Convolution and pooling for images: Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten.
+
+Layout: images are NHWC, X of shape (n, height, width, channels) — one sample per row of
+the batch axis, channels last, so that a pixel's channels are the "features" a Dense layer
+would see. Data in PyTorch's NCHW layout converts once, at the boundary, with
+:func:`to_nhwc`. A kernel W has shape (kh, kw, c_in, c_out): ``W[i, j, c, f]`` weighs
+channel c of the pixel at offset (i, j) of the window for filter f. PyTorch's
+``nn.Conv2d.weight`` is (c_out, c_in, kh, kw): :func:`kernel_from_torch` converts.
+
+A convolution is the guide's Z = XW + B applied to every window: each kh×kw×c_in window
+becomes one row of a matrix ("im2col", a strided view copied once), so the whole batch is
+one matrix product Z = cols · W. The backward pass is the same product transposed, and
+∂C/∂X adds the window gradients back ("col2im") with one loop over the kh·kw kernel
+offsets — never over pixels or samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import activations as _act
+from .. import initializers as _init
+from ..core import Layer, Param
+from .base import Buffers, registry
+
+__all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
+           "to_nhwc", "to_nchw", "kernel_from_torch", "kernel_to_torch"]
+
+# im2col rows of the inference path are built in chunks of at most this many elements
+_PREDICT_COLS = 1 << 22
+
+
+# -- layout helpers (the boundary with NCHW code such as PyTorch) -----------------------
+def to_nhwc(X) -> np.ndarray:
+    """(n, channels, height, width) → (n, height, width, channels), contiguous."""
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"to_nhwc: expected a 4-D array (n, channels, height, width), got shape {X.shape}")
+    return np.ascontiguousarray(X.transpose(0, 2, 3, 1))
+
+
+def to_nchw(X) -> np.ndarray:
+    """(n, height, width, channels) → (n, channels, height, width), contiguous."""
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"to_nchw: expected a 4-D array (n, height, width, channels), got shape {X.shape}")
+    return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+
+
+def kernel_from_torch(W) -> np.ndarray:
+    """PyTorch's (c_out, c_in, kh, kw) kernel → neuronlab's (kh, kw, c_in, c_out)."""
+    return np.ascontiguousarray(np.asarray(W).transpose(2, 3, 1, 0))
+
+
+def kernel_to_torch(W) -> np.ndarray:
+    """neuronlab's (kh, kw, c_in, c_out) kernel → PyTorch's (c_out, c_in, kh, kw)."""
+    return np.ascontiguousarray(np.asarray(W).transpose(3, 2, 0, 1))
+
+
+# -- shared machinery ----------------------------------------------------------------------
+def _pair(value, what: str, layer: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints (height, width), each >= minimum."""
+    vals = value if isinstance(value, (tuple, list)) else (value, value)
+    ok = len(vals) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+                                for v in vals)
+    if not ok:
+        raise ValueError(f"{layer}: {what} must be an integer >= {minimum} or a pair of them, got {value!r}")
+    return int(vals[0]), int(vals[1])
+
+
+def _windows(Xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo: int) -> np.ndarray:
+    """Read-only view (n, Ho, Wo, kh, kw, C) of every kh×kw window of Xp (no copy)."""
+    n, _, _, C = Xp.shape
+    s0, s1, s2, s3 = Xp.strides
+    return as_strided(Xp, (n, Ho, Wo, kh, kw, C), (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
+
+
+def _offset(A: np.ndarray, i: int, j: int, sh: int, sw: int, Ho: int, Wo: int) -> np.ndarray:
+    """The (n, Ho, Wo, C) view of A holding kernel offset (i, j) of every window."""
+    return A[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :]
+
+
+def _shape_str(shape) -> str:
+    return "(n, " + ", ".join(map(str, shape)) + ")"
+
+
+def _check_input_shape(value, layer: str):
+    if value is None:
+        return None
+    ok = isinstance(value, (tuple, list)) and all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in value)
+    if not ok:
+        raise ValueError(f"{layer}: input_shape must be a tuple of positive integers (no batch axis), got {value!r}")
+    return tuple(int(d) for d in value)
+
+
+class _Spatial2D(Layer):
+    """Base of the layers on NHWC images: the shape checks and the window geometry."""
+
+    def __init__(self, input_shape=None, name=None):
+        super().__init__(name)
+        self.declared_input_shape = _check_input_shape(input_shape, type(self).__name__)
+        self.input_shape = self.declared_input_shape
+
+    def _image_shape(self, input_shape) -> tuple[int, int, int]:
+        """Validate the per-sample shape (height, width, channels) given to ``build``."""
+        shape = tuple(int(d) for d in input_shape)
+        kind = type(self).__name__
+        if len(shape) != 3:
+            hint = {2: "add a channel axis, e.g. X.reshape(n, height, width, 1)",
+                    1: "reshape flat rows into images, e.g. X.reshape(n, 28, 28, 1)"}.get(len(shape), "")
+            raise ValueError(f"layer {self.name!r}: {kind} takes 4-D images (n, height, width, channels), "
+                             f"got input of shape {_shape_str(shape)}" + (f"; {hint}" if hint else ""))
+        decl = self.declared_input_shape
+        if decl is not None and decl != shape:
+            what = "channel mismatch: " if decl[:2] == shape[:2] else ""
+            raise ValueError(f"layer {self.name!r}: {what}{kind} was declared with input_shape "
+                             f"{_shape_str(decl)} but receives {_shape_str(shape)}")
+        return shape
+
+    def check_input(self, X):
+        if self.input_shape is None or X.shape[1:] == self.input_shape:
+            return
+        kind, want = type(self).__name__, _shape_str(self.input_shape)
+        if X.ndim != 4:
+            raise ValueError(f"layer {self.name!r}: {kind} takes 4-D images {want} (NHWC), got shape {X.shape}")
+        if X.shape[-1] != self.input_shape[-1]:
+            hint = ("; the data looks NCHW: convert with nl.layers.to_nhwc(X)"
+                    if X.shape[1] == self.input_shape[-1] else "")
+            raise ValueError(f"layer {self.name!r}: channel mismatch: {kind} expects {self.input_shape[-1]} "
+                             f"channels, input {want}, got shape {X.shape}{hint}")
+        raise ValueError(f"layer {self.name!r}: {kind} expects input of shape {want}, got shape {X.shape}")
+
+    def _geometry(self, h, w, kh, kw, sh, sw, pads, what="kernel"):
+        """Output height and width; ValueError when the window exceeds the padded input."""
+        pt, pb, pl, pr = pads
+        Hp, Wp = h + pt + pb, w + pl + pr
+        if kh > Hp or kw > Wp:
+            raise ValueError(f"layer {self.name!r}: {type(self).__name__} {what} {kh}x{kw} is larger than the "
+                             f"padded input {Hp}x{Wp} (input {_shape_str((h, w, self._channels))}, padding "
+                             f"top/bottom/left/right {pt}/{pb}/{pl}/{pr})")
+        return (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+
+    def _base_config(self) -> dict:
+        return {} if self.declared_input_shape is None else {"input_shape": list(self.declared_input_shape)}
+
+
+@registry.register("conv2d", "conv")
+class Conv2D(_Spatial2D):
+    """2-D convolution on NHWC images: Z = cols(X) · W + B, H = f(Z).
+
+    Each output pixel (p, q) of filter f is the guide's weighted sum over its window::
+
+        Z[n, p, q, f] = Σ_{i, j, c} X_pad[n, p·sh + i, q·sw + j, c] · W[i, j, c, f] + B[f]
+
+    With cols(X) the (n·Ho·Wo, kh·kw·c_in) matrix of windows, the backward pass is Dense's::
+
+        ∂C/∂W = cols(X)ᵀ ∂C/∂Z,   ∂C/∂B = Σ ∂C/∂Z,   ∂C/∂X = col2im(∂C/∂Z Wᵀ)
+
+    Parameters
+    ----------
+    filters : int
+        c_out, the number of kernels (output channels).
+    kernel_size : int or (int, int)
+        (kh, kw).
+    stride : int or (int, int)
+        Step between windows.
+    padding : {"valid", "same"} or int or (int, int)
+        "valid": none. "same": zeros so that Ho = ceil(h / sh); the odd extra row/column goes at
+        the bottom/right (PyTorch's ``padding="same"`` for stride 1, TensorFlow's for larger
+        strides). An int p pads p zeros on every side (PyTorch's ``padding=p``).
+    activation : str, Activation or None
+        f; None means linear. Softmax is not allowed (it would normalise over the wrong axis).
+    init : str or Initializer
+        For W, fan_in = kh·kw·c_in; ``"auto"`` is He normal for relu/leaky_relu, else Xavier normal.
+    input_shape : (height, width, channels), optional
+        Per sample; inferred from the first input when omitted.
+    """
+
+    def __init__(self, filters: int, kernel_size, stride=1, padding="valid", activation=None, init="auto",
+                 input_shape=None, name: str | None = None):
+        super().__init__(input_shape, name)
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
+            raise ValueError(f"Conv2D: filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
+        self.stride = _pair(stride, "stride", "Conv2D")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Conv2D: padding must be 'valid', 'same' or an integer, got {padding!r}")
+            self.padding = padding
+        else:
+            self.padding = _pair(padding, "padding", "Conv2D", minimum=0)
+        self.activation = _act.get(activation)
+        if self.activation.name == "softmax":
+            raise ValueError("Conv2D: softmax is not a valid activation for a convolution; "
+                             "use Flatten and a Dense softmax layer")
+        if init != "auto":
+            _init.get(init)
+        self.init = init
+        self.activation_fused = False
+        self.W: Param | None = None
+        self.B: Param | None = None
+        self._channels = None
+        self._xp, self._cols, self._out, self._dcols, self._dxp = (Buffers() for _ in range(5))
+        self.cols: np.ndarray | None = None
+        self.x_shape: tuple | None = None
+
+    def _pads(self, h, w) -> tuple[int, int, int, int]:
+        if self.padding == "valid":
+            return 0, 0, 0, 0
+        if self.padding == "same":
+            pads = []
+            for size, k, s in ((h, self.kernel_size[0], self.stride[0]), (w, self.kernel_size[1], self.stride[1])):
+                total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
+        ph, pw = self.padding
+        return ph, ph, pw, pw
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        h, w, c = self._image_shape(input_shape)
+        self._channels = c
+        kh, kw = self.kernel_size
+        self.pads = self._pads(h, w)
+        Ho, Wo = self._geometry(h, w, kh, kw, *self.stride, self.pads)
+        super().build((h, w, c), rng, dtype)
+        init = _init.auto_for(self.activation.name) if self.init == "auto" else _init.get(self.init)
+        self.W = Param(init((kh, kw, c, self.filters), rng, self.dtype), f"{self.name}/W")
+        self.B = Param(np.zeros(self.filters, dtype=self.dtype), f"{self.name}/B")
+        self.output_shape = (Ho, Wo, self.filters)
+        return self.output_shape
+
+    def params(self):
+        return [self.W, self.B]
+
+    def _pad(self, X, buf: Buffers | None) -> np.ndarray:
+        """X with its zero border (X itself when there is no padding)."""
+        pt, pb, pl, pr = self.pads
+        if not (pt or pb or pl or pr):
+            return X
+        n, h, w, c = X.shape
+        shape = (n, h + pt + pb, w + pl + pr, c)
+        if buf is None:
+            Xp = np.zeros(shape, dtype=self.dtype)
+        else:
+            Xp = buf.get(shape, self.dtype)
+            Xp[:, :pt] = 0
+            Xp[:, pt + h:] = 0
+            Xp[:, pt:pt + h, :pl] = 0
+            Xp[:, pt:pt + h, pl + w:] = 0
+        Xp[:, pt:pt + h, pl:pl + w] = X
+        return Xp
+
+    def _im2col(self, X, xbuf: Buffers | None, cbuf: Buffers | None) -> np.ndarray:
+        """The (n·Ho·Wo, kh·kw·c_in) matrix whose rows are the windows of X."""
+        Ho, Wo, _ = self.output_shape
+        kh, kw = self.kernel_size
+        n, c = X.shape[0], X.shape[-1]
+        view = _windows(self._pad(X, xbuf), kh, kw, *self.stride, Ho, Wo)
+        cols = np.empty(view.shape, self.dtype) if cbuf is None else cbuf.get(view.shape, self.dtype)
+        np.copyto(cols, view)
+        return cols.reshape(n * Ho * Wo, kh * kw * c)
+
+    def forward(self, X, training=False):
+        n = X.shape[0]
+        Ho, Wo, F = self.output_shape
+        self.cols = self._im2col(X, self._xp, self._cols)
+        self.x_shape = X.shape
+        Z = self._out.get((n, Ho, Wo, F), self.dtype)
+        np.matmul(self.cols, self.W.value.reshape(-1, F), out=Z.reshape(-1, F))
+        Z += self.B.value
+        return self.activation.forward(Z)
+
+    def backward(self, dH):
+        F = self.filters
+        dZ = dH if self.activation_fused else self.activation.backward(dH)
+        dZ2 = dZ.reshape(-1, F)
+        np.matmul(self.cols.T, dZ2, out=self.W.grad.reshape(-1, F))
+        np.sum(dZ2, axis=0, out=self.B.grad)
+        if not self.needs_input_grad:
+            return None
+        dcols = self._dcols.get(self.cols.shape, self.dtype)
+        np.matmul(dZ2, self.W.value.reshape(-1, F).T, out=dcols)
+        # col2im: window element (i, j) of every output pixel goes back to its input pixel
+        n, h, w, c = self.x_shape
+        Ho, Wo, _ = self.output_shape
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        pt, pb, pl, pr = self.pads
+        d6 = dcols.reshape(n, Ho, Wo, kh, kw, c)
+        dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype)
+        dXp.fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                _offset(dXp, i, j, sh, sw, Ho, Wo)[...] += d6[:, :, :, i, j, :]
+        return dXp[:, pt:pt + h, pl:pl + w, :]
+
+    def predict(self, X):
+        n = X.shape[0]
+        Ho, Wo, F = self.output_shape
+        kh, kw = self.kernel_size
+        W2 = self.W.value.reshape(-1, F)
+        Z = np.empty((n, Ho, Wo, F), dtype=self.dtype)
+        chunk = max(1, _PREDICT_COLS // (Ho * Wo * kh * kw * X.shape[-1]))
+        for lo in range(0, n, chunk):
+            np.matmul(self._im2col(X[lo:lo + chunk], None, None), W2, out=Z[lo:lo + chunk].reshape(-1, F))
+        Z += self.B.value
+        return self.activation.apply(Z)
+
+    def config(self):
+        cfg = {"filters": self.filters, "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+               "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
+               "activation": self.activation.name}
+        if self.activation.config():
+            cfg["activation_config"] = self.activation.config()
+        cfg["init"] = self.init if isinstance(self.init, str) else self.init.name
+        cfg.update(self._base_config())
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: dict):
+        cfg = dict(cfg)
+        act = cfg.pop("activation", None)
+        act_cfg = cfg.pop("activation_config", {})
+        return cls(activation=_act.get(act, **act_cfg), **cfg)
+
+
+class _Pool2D(_Spatial2D):
+    """Shared parts of MaxPool2D and AvgPool2D: windows of pool_size, stride, no padding."""
+
+    def __init__(self, pool_size=2, stride=None, input_shape=None, name=None):
+        super().__init__(input_shape, name)
+        kind = type(self).__name__
+        self.pool_size = _pair(pool_size, "pool_size", kind)
+        self.stride = self.pool_size if stride is None else _pair(stride, "stride", kind)
+        self._channels = None
+        self._out, self._dx = Buffers(), Buffers()
+        self.x_shape: tuple | None = None
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        h, w, c = self._image_shape(input_shape)
+        self._channels = c
+        Ho, Wo = self._geometry(h, w, *self.pool_size, *self.stride, (0, 0, 0, 0), what="pool_size")
+        super().build((h, w, c), rng, dtype)
+        self.output_shape = (Ho, Wo, c)
+        return self.output_shape
+
+    def _offsets(self):
+        ph, pw = self.pool_size
+        return [(i, j) for i in range(ph) for j in range(pw)]  # row-major, as PyTorch scans a window
+
+    def _view(self, A, i, j):
+        Ho, Wo, _ = self.output_shape
+        return _offset(A, i, j, *self.stride, Ho, Wo)
+
+    def config(self):
+        return {"pool_size": list(self.pool_size), "stride": list(self.stride), **self._base_config()}
+
+
+@registry.register("maxpool2d", "max_pool2d", "maxpool")
+class MaxPool2D(_Pool2D):
+    """Max pooling: H[n, p, q, c] = max over the window of X[n, p·sh + i, q·sw + j, c].
+
+    The gradient flows only to the window's maximum; on ties, to the first one in row-major
+    order (as PyTorch). One pass per window offset (i, j) — ph·pw passes over the output.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+        (ph, pw).
+    stride : int or (int, int), optional
+        Defaults to ``pool_size`` (non-overlapping windows). No padding; rows and columns
+        that do not fill a window are dropped (PyTorch's ``ceil_mode=False``).
+    """
+
+    def __init__(self, pool_size=2, stride=None, input_shape=None, name: str | None = None):
+        super().__init__(pool_size, stride, input_shape, name)
+        self._idx, self._mask = Buffers(), Buffers()
+        self.idx: np.ndarray | None = None
+
+    def forward(self, X, training=False):
+        n = X.shape[0]
+        shape = (n, *self.output_shape)
+        H = self._out.get(shape, self.dtype)
+        idx = self._idx.get(shape, np.uint8 if len(self._offsets()) < 256 else np.int32)
+        gt = self._mask.get(shape, np.bool_)
+        offsets = self._offsets()
+        np.copyto(H, self._view(X, *offsets[0]))
+        idx.fill(0)
+        for k, (i, j) in enumerate(offsets[1:], 1):
+            V = self._view(X, i, j)
+            np.greater(V, H, out=gt)  # strict: an equal later value keeps the earlier index
+            np.copyto(H, V, where=gt)
+            np.copyto(idx, k, where=gt)
+        self.idx, self.x_shape = idx, X.shape
+        return H
+
+    def backward(self, dH):
+        if not self.needs_input_grad:
+            return None
+        dX = self._dx.get(self.x_shape, self.dtype)
+        dX.fill(0)
+        hit = self._mask.get(self.idx.shape, np.bool_)
+        for k, (i, j) in enumerate(self._offsets()):
+            np.equal(self.idx, k, out=hit)
+            view = self._view(dX, i, j)
+            np.add(view, dH, out=view, where=hit)
+        return dX
+
+    def predict(self, X):
+        offsets = self._offsets()
+        H = np.array(self._view(X, *offsets[0]), dtype=self.dtype)
+        for i, j in offsets[1:]:
+            np.maximum(H, self._view(X, i, j), out=H)
+        return H
+
+
+@registry.register("avgpool2d", "avg_pool2d", "avgpool")
+class AvgPool2D(_Pool2D):
+    """Average pooling: H[n, p, q, c] = (1 / (ph·pw)) Σ_window X[n, p·sh + i, q·sw + j, c].
+
+    Backward: each input pixel receives ∂C/∂H / (ph·pw) from every window that contains it.
+    Parameters as :class:`MaxPool2D` (PyTorch's ``AvgPool2d`` without padding).
+    """
+
+    def _pool(self, X, H):
+        offsets = self._offsets()
+        np.copyto(H, self._view(X, *offsets[0]))
+        for i, j in offsets[1:]:
+            H += self._view(X, i, j)
+        H *= 1.0 / len(offsets)
+        return H
+
+    def forward(self, X, training=False):
+        self.x_shape = X.shape
+        return self._pool(X, self._out.get((X.shape[0], *self.output_shape), self.dtype))
+
+    def backward(self, dH):
+        if not self.needs_input_grad:
+            return None
+        dX = self._dx.get(self.x_shape, self.dtype)
+        dX.fill(0)
+        g = dH * (1.0 / (self.pool_size[0] * self.pool_size[1]))
+        for i, j in self._offsets():
+            self._view(dX, i, j)[...] += g
+        return dX
+
+    def predict(self, X):
+        return self._pool(X, np.empty((X.shape[0], *self.output_shape), dtype=self.dtype))
+
+
+@registry.register("globalavgpool2d", "global_avg_pool2d", "globalavgpool")
+class GlobalAvgPool2D(_Spatial2D):
+    """Mean of each channel over the whole image: (n, h, w, c) → (n, c).
+
+    H[n, c] = (1 / (h·w)) Σ_{p, q} X[n, p, q, c];  ∂C/∂X[n, p, q, c] = ∂C/∂H[n, c] / (h·w).
+    """
+
+    def __init__(self, input_shape=None, name: str | None = None):
+        super().__init__(input_shape, name)
+        self._dx = Buffers()
+        self.x_shape: tuple | None = None
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        h, w, c = self._image_shape(input_shape)
+        super().build((h, w, c), rng, dtype)
+        self.output_shape = (c,)
+        return self.output_shape
+
+    def forward(self, X, training=False):
+        self.x_shape = X.shape
+        return self.predict(X)
+
+    def predict(self, X):
+        return X.mean(axis=(1, 2), dtype=self.dtype)
+
+    def backward(self, dH):
+        if not self.needs_input_grad:
+            return None
+        n, h, w, c = self.x_shape
+        dX = self._dx.get(self.x_shape, self.dtype)
+        np.multiply(dH[:, None, None, :], 1.0 / (h * w), out=dX)
+        return dX
+
+    def config(self):
+        return self._base_config()
+
+
+@registry.register("flatten")
+class Flatten(Layer):
+    """(n, d1, d2, ...) → (n, d1·d2·...), in C order (for NHWC: pixel by pixel, channels innermost).
+
+    PyTorch flattens NCHW channel by channel; to match a PyTorch network, permute its
+    activations to NHWC before ``torch.flatten``.
+    """
+
+    def __init__(self, input_shape=None, name: str | None = None):
+        super().__init__(name)
+        self.declared_input_shape = _check_input_shape(input_shape, "Flatten")
+        self.input_shape = self.declared_input_shape
+        self.x_shape: tuple | None = None
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        shape = tuple(int(d) for d in input_shape)
+        if self.declared_input_shape is not None and shape != self.declared_input_shape:
+            raise ValueError(f"layer {self.name!r}: Flatten was declared with input_shape "
+                             f"{_shape_str(self.declared_input_shape)} but receives {_shape_str(shape)}")
+        super().build(shape, rng, dtype)
+        self.output_shape = (int(np.prod(shape)),)
+        return self.output_shape
+
+    def forward(self, X, training=False):
+        self.x_shape = X.shape
+        return X.reshape(X.shape[0], -1)
+
+    def backward(self, dH):
+        if not self.needs_input_grad:
+            return None
+        return dH.reshape(self.x_shape)
+
+    def predict(self, X):
+        return X.reshape(X.shape[0], -1)
+
+    def config(self):
+        return {} if self.declared_input_shape is None else {"input_shape": list(self.declared_input_shape)}
