@@ -10,11 +10,12 @@ from . import activations, callbacks, datasets, initializers, layers, losses, op
 from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
 from .model import History, Sequential
+from .trace import trace  # the function; import the module's other names from neuronlab.trace
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "History", "Layer", "Param", "gradcheck",
+    "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
     "NeuronlabError", "NonFiniteError", "DataError",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers",
     "__version__",

@@ -1,0 +1,206 @@
+"""nl.trace: the scalar walk equals the library's vectorised step, torch's autograd, and prints the guide."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import neuronlab as nl
+from neuronlab.cli_guide import trace as trace_cmd
+from neuronlab.trace import compare_with_library, guide_example, guide_network
+
+RTOL = 1e-12
+
+
+def close(a, b, rtol=RTOL):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(np.abs(b).max(initial=0.0), 1e-300)
+    return np.abs(a - b).max(initial=0.0) <= rtol * scale
+
+
+def vectorised_step(model, X, y, lr, loss):
+    """The library's own path: model.forward → loss → model.backward → Param.grad → SGD.step."""
+    model.compile(loss=loss, optimizer=nl.optimizers.SGD(lr=lr))
+    X, Y = model._check_data(np.asarray(X, dtype=np.float64), y, "test")
+    P = model.forward(X, training=True)
+    H = [layer.activation.H.copy() for layer in model.layers]
+    C = model._batch_loss(P, Y)
+    model.backward(model.loss.gradient(P, Y, fused=model._fused))
+    grads = [p.grad.copy() for p in model.params()]
+    model.optimizer.step(model.params())
+    return H, C, grads, model.get_weights()
+
+
+def check_against_library(model, X, y, lr, loss):
+    before = model.get_weights()
+    t = nl.trace(model, X, y, lr=lr, loss=loss)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "trace modified the model"
+    assert compare_with_library(t, model, X, y, loss) < RTOL
+    H, C, grads, weights = vectorised_step(model, X, y, lr, loss)
+    for lt, h in zip(t.layers, H):
+        assert close(lt.H, h), lt.name
+    assert close(t.C, C)
+    for a, b in zip(t.gradients(), grads):
+        assert close(a, b)
+    for a, b in zip(t.new_weights(), weights):
+        assert close(a, b)
+    return t
+
+
+def test_guide_network_default_matches_vectorised_step():
+    model, X, y = guide_example()
+    assert [layer.W.value.shape for layer in model.layers] == [(4, 2), (2, 1)]
+    assert [layer.activation.name for layer in model.layers] == ["sigmoid", "sigmoid"]
+    t = check_against_library(model, X, y, 0.5, "mse")
+    assert t.loss_name == "mse" and t.lr == 0.5 and not t.fused
+    # the walk's own arithmetic, spot-checked by hand from its inputs
+    lt1 = t.layers[0]
+    z11 = sum(lt1.X[0, i] * lt1.W[i, 0] for i in range(4)) + lt1.B[0]
+    assert z11 == pytest.approx(lt1.Z[0, 0], rel=1e-15)
+    assert lt1.H[0, 0] == pytest.approx(1 / (1 + np.exp(-z11)), rel=1e-15)
+    out = t.layers[1]
+    # hidden neuron 1 feeds the one output neuron: ∂C/∂h¹₁ = ∂C/∂Z²₁ W²₁₁
+    assert lt1.dH[0, 0] == pytest.approx(out.dZ[0, 0] * out.W[0, 0], rel=1e-15)
+    assert t.C == pytest.approx(float(((t.Y_pred - t.Y_true) ** 2).mean()), rel=1e-15)
+
+
+CASES = [  # (widths, hidden activation, output activation, loss, n samples)
+    ((4, 2, 1), "sigmoid", "sigmoid", "mse", 3),
+    ((3, 5, 4, 2), "relu", "linear", "mse", 4),
+    ((3, 4, 2), "tanh", "sigmoid", "binary_crossentropy", 5),  # fused sigmoid + BCE
+    ((5, 3, 3), "leaky_relu", "softmax", "categorical_crossentropy", 4),  # fused softmax + CE
+    ((2, 3, 3), "sigmoid", "softmax", "mse", 3),  # softmax Jacobian walked explicitly
+    ((3, 3, 2), "tanh", "linear", "categorical_crossentropy", 2),  # unfused CE: ∂C/∂y_p = -y_t/(y_p n)
+    ((3, 2, 2), "relu", "softmax", "binary_crossentropy", 3),  # unfused BCE
+]
+
+
+@pytest.mark.parametrize("widths,act,out_act,loss,n", CASES)
+def test_trace_equals_vectorised_forward_backward_update(widths, act, out_act, loss, n):
+    model, X, y = guide_example(widths, act, loss, out_act, seed=3, n_samples=n)
+    if loss == "categorical_crossentropy" and out_act == "linear":  # keep y_p > 0 for log y_p
+        model.set_weights([np.abs(w) for w in model.get_weights()])
+        model.layers[-1].activation = nl.activations.get("sigmoid")
+    rng = np.random.default_rng(7)
+    model.set_weights([w + rng.normal(0, 0.3, w.shape) for w in model.get_weights()])  # nonzero biases
+    t = check_against_library(model, X, y, 0.3, loss)
+    fused_pairs = {("binary_crossentropy", "sigmoid"), ("categorical_crossentropy", "softmax")}
+    assert t.fused == ((loss, model.layers[-1].activation.name) in fused_pairs)
+
+
+def test_one_hot_and_integer_labels_give_the_same_trace():
+    model, X, y = guide_example((3, 4, 3), "tanh", "categorical_crossentropy", seed=1, n_samples=4)
+    a = nl.trace(model, X, y, lr=0.1, loss="categorical_crossentropy")
+    b = nl.trace(model, X, np.eye(3)[y], lr=0.1, loss="categorical_crossentropy")
+    assert a.C == b.C and all(np.array_equal(p, q) for p, q in zip(a.gradients(), b.gradients()))
+
+
+def test_trace_equals_torch_autograd():
+    model, X, y = guide_example((4, 3, 2), "tanh", "mse", "sigmoid", seed=2, n_samples=3)
+    t = nl.trace(model, X, y, lr=0.7)
+    Ws = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in model.get_weights()]
+    h = torch.tensor(X, dtype=torch.float64)
+    h = torch.tanh(h @ Ws[0] + Ws[1])
+    out = torch.sigmoid(h @ Ws[2] + Ws[3])
+    C = ((out - torch.tensor(y, dtype=torch.float64)) ** 2).mean()
+    C.backward()
+    assert close(t.Y_pred, out.detach().numpy())
+    assert close(t.C, C.item())
+    for a, w in zip(t.gradients(), Ws):
+        assert close(a, w.grad.numpy())
+    opt = torch.optim.SGD(Ws, lr=0.7)
+    opt.step()
+    for a, w in zip(t.new_weights(), Ws):
+        assert close(a, w.detach().numpy())
+
+
+def test_walk_never_calls_the_vectorised_layers(monkeypatch):
+    """The traced numbers come from the scalar walk: breaking the layers' code changes nothing."""
+    model, X, y = guide_example()
+    expected = nl.trace(model, X, y)
+
+    def broken(*args, **kwargs):
+        raise AssertionError("vectorised code called")
+    for cls, names in [(nl.layers.Dense, ("forward", "backward", "predict")),
+                       (nl.activations.Sigmoid, ("apply", "forward", "backward", "derivative"))]:
+        for name in names:
+            monkeypatch.setattr(cls, name, broken)
+    got = nl.trace(model, X, y)
+    assert got.C == expected.C
+    assert all(np.array_equal(a, b) for a, b in zip(got.new_weights(), expected.new_weights()))
+
+
+def test_float32_model_is_traced_in_float64_and_agrees_to_float32_precision(rng):
+    model = nl.Sequential([nl.layers.Dense(3, "relu", input_dim=4), nl.layers.Dense(2, "softmax")], seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.2))
+    X, y = rng.normal(size=(5, 4)), rng.integers(0, 2, 5)
+    t = nl.trace(model, X, y, lr=0.2)  # loss taken from the compiled model
+    assert t.loss_name == "categorical_crossentropy" and t.fused
+    assert t.layers[0].W.dtype == np.float64
+    P = model.forward(X.astype(np.float32), training=True)
+    model.backward(model.loss.gradient(P, model.loss.targets(y, 2, np.float32), fused=model._fused))
+    for a, b in zip(t.gradients(), model.get_gradients()):
+        assert close(a, b, rtol=1e-5)
+
+
+def test_text_output_uses_the_guide_notation():
+    text = str(nl.trace())
+    for piece in ["1. Forward pass", "2. Loss", "3. Backward pass", "4. Update", "Z¹₁ = x₁×W¹₁₁ + x₂×W¹₂₁",
+                  "h¹ⱼ = σ(Z¹ⱼ)", "∂C/∂h¹₁ = ∂C/∂Z²₁×W²₁₁", "∂C/∂W²ᵢⱼ = h¹ᵢ×∂C/∂Z²ⱼ", "η = 0.5",
+                  "feeds every neuron j of layer 2"]:
+        assert piece in text, piece
+    t = nl.trace()
+    # the printed loss is the traced value with 4 significant digits
+    assert f"= {t.C:.4g}" in text
+
+
+def test_markdown_output_has_latex():
+    md = nl.trace().to_markdown()
+    assert md.startswith("# One training step of a 4-2-1 network")
+    for piece in [r"$$Z^{1}_{1} = x_{1} \cdot W^{1}_{11}", r"\frac{\partial C}{\partial W^{2}_{ij}} = h^{1}_{i}",
+                  r"\frac{\partial C}{\partial h^{1}_{1}} = \frac{\partial C}{\partial Z^{2}_{1}} \cdot W^{2}_{11}",
+                  r"W \leftarrow W - \eta", "|---|"]:
+        assert piece in md, piece
+    assert md.count("$") % 2 == 0
+
+
+def test_wide_layers_are_abbreviated():
+    model = guide_network((12, 3, 1))
+    text = nl.trace(model, np.ones((1, 12)), [[1.0]]).to_text(max_terms=5)
+    line = next(ln for ln in text.splitlines() if ln.startswith("  Z¹₁ ="))
+    assert "… (8 more terms)" in line and "x₃×W¹₃₁" in line and "x₄" not in line and "x[12]×W¹[12,1]" in line
+
+
+def test_bad_input_is_rejected_with_clear_errors():
+    model, X, y = guide_example()
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 4\).*dense_1.*\(1, 3\)"):
+        nl.trace(model, X[:, :3], y)
+    with pytest.raises(ValueError, match="lr"):
+        nl.trace(model, X, y, lr=0)
+    with pytest.raises(ValueError, match="2 samples but y has 1"):
+        nl.trace(model, np.vstack([X, X]), y)
+    with pytest.raises(ValueError, match="give X and y"):
+        nl.trace(model)
+    drop = nl.Sequential([nl.layers.Dense(2, "sigmoid", input_dim=4), nl.layers.Dropout(0.5),
+                          nl.layers.Dense(1, "sigmoid")], seed=0)
+    with pytest.raises(ValueError, match="only Dense layers.*dropout_1.*Dropout"):
+        nl.trace(drop, X, y)
+    with pytest.raises(ValueError, match="unknown loss"):
+        nl.trace(model, X, y, loss="hinge")
+
+
+def test_cli_trace_text_md_and_options():
+    runner = CliRunner()
+    res = runner.invoke(trace_cmd, [])
+    assert res.exit_code == 0, res.output
+    assert "4-2-1 network" in res.output and "Check:" in res.output
+    rel = float(res.output.rsplit("relative ", 1)[1].rstrip(".\n"))
+    assert rel < 1e-12
+    res = runner.invoke(trace_cmd, ["--layers", "3,4,3", "--activation", "relu", "--loss",
+                                    "categorical_crossentropy", "--seed", "2", "--lr", "0.1", "--samples", "2",
+                                    "--format", "md"])
+    assert res.exit_code == 0, res.output
+    assert "3-4-3 network (relu, softmax; loss categorical_crossentropy; η = 0.1; 2 samples)" in res.output
+    assert r"\frac{\partial C}" in res.output
+    res = runner.invoke(trace_cmd, ["--layers", "4,x"])
+    assert res.exit_code != 0 and "comma-separated" in res.output
