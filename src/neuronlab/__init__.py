@@ -6,7 +6,7 @@
 >>> model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.1))
 """
 
-from . import activations, callbacks, datasets, initializers, inspect, layers, losses, optimizers
+from . import activations, callbacks, datasets, initializers, inspect, layers, losses, optimizers, schedules
 from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
 from .model import History, Sequential
@@ -17,6 +17,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
     "NeuronlabError", "NonFiniteError", "DataError",
-    "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect",
+    "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
     "__version__",
 ]
