@@ -9,6 +9,7 @@
 from . import activations, callbacks, datasets, initializers, inspect, layers, losses, optimizers, schedules
 from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
+from .io import ModelFileError, load_model, save_model
 from .model import History, Sequential
 from .trace import trace  # the function; import the module's other names from neuronlab.trace
 
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
-    "NeuronlabError", "NonFiniteError", "DataError",
+    "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "save_model",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
     "__version__",
 ]

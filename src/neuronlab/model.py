@@ -314,13 +314,15 @@ class Sequential:
                     wb = None if w is None else w[idx]
                 P = self.forward(Xb, training=True)
                 batch_loss = self._batch_loss(P, Yb, wb)
+                batch_logs = {"loss": batch_loss, "size": hi - lo}
                 if "accuracy" in self.metrics:
-                    acc_sum += _losses.accuracy(P, Yb, multilabel) * (hi - lo)
+                    batch_logs["accuracy"] = _losses.accuracy(P, Yb, multilabel)
+                    acc_sum += batch_logs["accuracy"] * (hi - lo)
                 self.backward(self.loss.gradient(P, Yb, fused=self._fused, w=wb))
                 self._check_finite_step(batch_loss, params, epoch, b, n_batches)
                 self.optimizer.step(params)
                 loss_sum += batch_loss * (hi - lo)
-                cbs.on_batch_end(b, {"loss": batch_loss})
+                cbs.on_batch_end(b, batch_logs)
                 if self.stop_training:
                     break
             logs = {"loss": loss_sum / max(hi, 1)}
@@ -449,6 +451,12 @@ class Sequential:
         if print_fn is not None:
             print_fn(out)
         return out
+
+    def save(self, path, include_optimizer: bool = True, include_rng: bool = True, extra=None) -> None:
+        """Write the model to a safetensors file; see :func:`neuronlab.io.save_model` and ``nl.load_model``."""
+        from .io import save_model
+
+        save_model(self, path, include_optimizer=include_optimizer, include_rng=include_rng, extra=extra)
 
     def get_config(self) -> dict:
         """JSON-able architecture: layer types and their constructor arguments."""

@@ -1,0 +1,77 @@
+"""Named model builders for ``neuronlab train --model NAME``.
+
+A builder is called as ``builder(sample_shape, n_classes, *, layers, activation, init,
+dropout, seed)`` and returns a built, uncompiled :class:`~neuronlab.Sequential` whose
+output is a softmax over ``n_classes``. ``sample_shape`` is one sample's natural shape,
+(28, 28) for MNIST images or (d,) for a table; the command reshapes the data to the
+model's ``input_shape``, so a builder may ask for (784,), (28, 28, 1) or (1, 28, 28).
+Builders may ignore options that mean nothing to them (a CNN ignores ``layers``).
+
+Register one with::
+
+    @zoo.register("cnn", "a small convolutional network")
+    def build_cnn(sample_shape, n_classes, *, layers, activation, init, dropout, seed):
+        ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["register", "get", "names", "describe", "build_mlp", "ZooEntry"]
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    builder: Callable
+    description: str
+
+
+_ZOO: dict[str, ZooEntry] = {}
+
+
+def register(name: str, description: str = ""):
+    """Decorator adding a builder under ``name``."""
+
+    def deco(fn):
+        _ZOO[name] = ZooEntry(name, fn, description or (fn.__doc__ or "").strip().splitlines()[0])
+        return fn
+
+    return deco
+
+
+def get(name: str) -> ZooEntry:
+    if name not in _ZOO:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}")
+    return _ZOO[name]
+
+
+def names() -> list[str]:
+    return list(_ZOO)
+
+
+def describe() -> dict[str, str]:
+    return {n: e.description for n, e in _ZOO.items()}
+
+
+@register("mlp", "multilayer perceptron: Dense(n) + activation + Dropout per hidden layer, softmax output")
+def build_mlp(sample_shape, n_classes, *, layers=(512, 256), activation="relu", init="he_normal",
+              dropout=0.2, seed=0, **_ignored):
+    """Multilayer perceptron: H_k = Dropout(f(H_{k-1} W_k + B_k)), output softmax(H W + B).
+
+    The input is flattened: a 28×28 image becomes a row of 784 values.
+    """
+    from .layers import Dense, Dropout
+    from .model import Sequential
+
+    d = int(math.prod(sample_shape))
+    model = Sequential(seed=seed)
+    for i, units in enumerate(layers):
+        model.add(Dense(int(units), activation=activation, init=init, input_dim=d if i == 0 else None))
+        if dropout:
+            model.add(Dropout(float(dropout)))
+    model.add(Dense(int(n_classes), activation="softmax", init=init, input_dim=None if layers else d))
+    return model
