@@ -21,6 +21,7 @@ from .preprocessing import (
     standardize,
     train_val_split,
 )
+from .sequences import CharVocab, adding_problem, load_sequential_mnist, load_tinyshakespeare
 from .synthetic import make_blobs, make_circles, make_dataset, make_moons, make_spirals, make_xor
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "load_data", "Dataset", "download",
     "make_xor", "make_moons", "make_circles", "make_spirals", "make_blobs", "make_dataset",
     "scale", "standardize", "standardise", "one_hot", "encode_labels", "train_val_split", "InputScaler",
+    "load_sequential_mnist", "adding_problem", "load_tinyshakespeare", "CharVocab",
 ]
