@@ -287,3 +287,11 @@ def test_base_class_is_abstract():
     p = Param(np.zeros(2), "w")
     with pytest.raises(NotImplementedError):
         Optimizer(lr=0.1).step([p])
+
+
+def test_huge_but_finite_float32_gradient_is_clipped_not_rejected():
+    p = Param(np.zeros(4, np.float32), "w")
+    p.grad[...] = 3e19  # Σ g² overflows float32, ‖g‖ = 6e19 does not
+    assert Optimizer.global_norm([p]) == pytest.approx(6e19, rel=1e-6)
+    SGD(lr=1.0, clipnorm=2.0).step([p])
+    np.testing.assert_allclose(p.value, -1.0, rtol=1e-6)

@@ -98,11 +98,16 @@ class Optimizer:
 
     @staticmethod
     def global_norm(params: list[Param]) -> float:
-        """‖g‖ = sqrt(Σ_params Σ g²), the gradient norm over all parameters."""
+        """‖g‖ = sqrt(Σ_params Σ g²), the gradient norm over all parameters (inf if any g is not finite)."""
         sq = 0.0
-        for p in params:
-            g = p.grad.reshape(-1)
-            sq += float(np.dot(g, g))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for p in params:
+                g = p.grad.reshape(-1)
+                sq += float(np.dot(g, g))
+        if not math.isfinite(sq) and all(np.isfinite(p.grad).all() for p in params):
+            # finite float32 gradients whose squares overflow: sum again in float64, scaled
+            scale = max(float(np.abs(p.grad).max()) for p in params)
+            sq = scale * scale * sum(float(np.sum(np.square(p.grad / np.float64(scale)))) for p in params)
         return math.sqrt(sq)
 
     def _clip_factor(self, params) -> float:
