@@ -75,3 +75,40 @@ def build_mlp(sample_shape, n_classes, *, layers=(512, 256), activation="relu", 
             model.add(Dropout(float(dropout)))
     model.add(Dense(int(n_classes), activation="softmax", init=init, input_dim=None if layers else d))
     return model
+
+
+@register("cnn", "LeNet-style CNN: Conv(16, 5x5) + pool, Conv(32, 5x5) + pool, Dense(128) + Dropout, softmax output")
+def build_cnn(sample_shape, n_classes, *, activation="relu", init="he_normal", dropout=0.2, seed=0, **_ignored):
+    """LeNet-style convolutional network on NHWC images (height, width, channels).
+
+    Conv2D(16, 5×5, same) → MaxPool2D(2) → Conv2D(32, 5×5) → MaxPool2D(2) → Flatten →
+    Dense(128) → Dropout → Dense(n_classes, softmax): 28×28×1 → 28×28×16 → 14×14×16 →
+    10×10×32 → 5×5×32 → 800 → 128 → 10. Samples of shape (h, w) get a channel axis
+    (MNIST: 28×28×1); flat rows of a square number of values become square images. On small
+    images (h or w < 18) the second convolution pads too ("same"), so 8×8 digits work.
+    """
+    from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
+    from .model import Sequential
+
+    shape = tuple(int(d) for d in sample_shape)
+    if len(shape) == 1:
+        side = math.isqrt(shape[0])
+        if side * side != shape[0]:
+            raise ValueError(f"cnn: samples of {shape[0]} values are not square images; the cnn model needs images "
+                             f"(height, width) or (height, width, channels)")
+        shape = (side, side, 1)
+    elif len(shape) == 2:
+        shape = (*shape, 1)
+    elif len(shape) != 3:
+        raise ValueError(f"cnn: expected images (height, width) or (height, width, channels), got samples of shape "
+                         f"{shape}")
+    pad2 = "valid" if min(shape[:2]) >= 18 else "same"
+    model = Sequential([
+        Conv2D(16, 5, padding="same", activation=activation, init=init, input_shape=shape), MaxPool2D(2),
+        Conv2D(32, 5, padding=pad2, activation=activation, init=init), MaxPool2D(2), Flatten(),
+        Dense(128, activation=activation, init=init),
+    ], seed=seed)
+    if dropout:
+        model.add(Dropout(float(dropout)))
+    model.add(Dense(int(n_classes), activation="softmax", init=init))
+    return model

@@ -205,7 +205,7 @@ class Conv2D(_Spatial2D):
         self.W: Param | None = None
         self.B: Param | None = None
         self._channels = None
-        self._xp, self._cols, self._out, self._dcols, self._dxp = (Buffers() for _ in range(5))
+        self._xp, self._cols, self._out, self._dcols, self._dxp, self._ones = (Buffers() for _ in range(6))
         self.cols: np.ndarray | None = None
         self.x_shape: tuple | None = None
 
@@ -280,23 +280,25 @@ class Conv2D(_Spatial2D):
         dZ = dH if self.activation_fused else self.activation.backward(dH)
         dZ2 = dZ.reshape(-1, F)
         np.matmul(self.cols.T, dZ2, out=self.W.grad.reshape(-1, F))
-        np.sum(dZ2, axis=0, out=self.B.grad)
+        ones = self._ones.get((dZ2.shape[0],), self.dtype)
+        ones.fill(1)
+        np.matmul(ones, dZ2, out=self.B.grad)  # Σ over pixels and samples; a sum over axis 0 is slower
         if not self.needs_input_grad:
             return None
-        dcols = self._dcols.get(self.cols.shape, self.dtype)
-        np.matmul(dZ2, self.W.value.reshape(-1, F).T, out=dcols)
-        # col2im: window element (i, j) of every output pixel goes back to its input pixel
+        # ∂C/∂cols for each kernel offset k = (i, j): dZ W[i, j]ᵀ, one batched product (kh·kw, N, c_in)
         n, h, w, c = self.x_shape
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
         sh, sw = self.stride
         pt, pb, pl, pr = self.pads
-        d6 = dcols.reshape(n, Ho, Wo, kh, kw, c)
+        dcols = self._dcols.get((kh * kw, dZ2.shape[0], c), self.dtype)
+        np.matmul(dZ2, self.W.value.reshape(kh * kw, c, F).transpose(0, 2, 1), out=dcols)
+        # col2im: offset (i, j) of every window goes back to its input pixel (contiguous adds)
         dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype)
         dXp.fill(0)
-        for i in range(kh):
-            for j in range(kw):
-                _offset(dXp, i, j, sh, sw, Ho, Wo)[...] += d6[:, :, :, i, j, :]
+        for k in range(kh * kw):
+            i, j = divmod(k, kw)
+            _offset(dXp, i, j, sh, sw, Ho, Wo)[...] += dcols[k].reshape(n, Ho, Wo, c)
         return dXp[:, pt:pt + h, pl:pl + w, :]
 
     def predict(self, X):
@@ -366,7 +368,8 @@ class MaxPool2D(_Pool2D):
     """Max pooling: H[n, p, q, c] = max over the window of X[n, p·sh + i, q·sw + j, c].
 
     The gradient flows only to the window's maximum; on ties, to the first one in row-major
-    order (as PyTorch). One pass per window offset (i, j) — ph·pw passes over the output.
+    order (as PyTorch). Forward keeps one boolean mask per window offset (i, j) — "this
+    offset holds the window's maximum" — and backward is ∂C/∂X[offset (i, j)] = ∂C/∂H ⊙ mask.
 
     Parameters
     ----------
@@ -379,44 +382,54 @@ class MaxPool2D(_Pool2D):
 
     def __init__(self, pool_size=2, stride=None, input_shape=None, name: str | None = None):
         super().__init__(pool_size, stride, input_shape, name)
-        self._idx, self._mask = Buffers(), Buffers()
-        self.idx: np.ndarray | None = None
+        self._masks, self._taken, self._tmp = Buffers(), Buffers(), Buffers()
+        self.masks: np.ndarray | None = None
 
-    def forward(self, X, training=False):
-        n = X.shape[0]
-        shape = (n, *self.output_shape)
-        H = self._out.get(shape, self.dtype)
-        idx = self._idx.get(shape, np.uint8 if len(self._offsets()) < 256 else np.int32)
-        gt = self._mask.get(shape, np.bool_)
+    def _max(self, X, H):
         offsets = self._offsets()
         np.copyto(H, self._view(X, *offsets[0]))
-        idx.fill(0)
-        for k, (i, j) in enumerate(offsets[1:], 1):
-            V = self._view(X, i, j)
-            np.greater(V, H, out=gt)  # strict: an equal later value keeps the earlier index
-            np.copyto(H, V, where=gt)
-            np.copyto(idx, k, where=gt)
-        self.idx, self.x_shape = idx, X.shape
+        for i, j in offsets[1:]:
+            np.maximum(H, self._view(X, i, j), out=H)
+        return H
+
+    def forward(self, X, training=False):
+        shape = (X.shape[0], *self.output_shape)
+        H = self._max(X, self._out.get(shape, self.dtype))
+        offsets = self._offsets()
+        masks = self._masks.get((len(offsets), *shape), np.bool_)
+        taken = self._taken.get(shape, np.bool_)
+        for k, (i, j) in enumerate(offsets):
+            np.equal(self._view(X, i, j), H, out=masks[k])
+            if k == 0:
+                np.copyto(taken, masks[0])
+            else:
+                np.greater(masks[k], taken, out=masks[k])  # a tie with an earlier offset loses
+                if k < len(offsets) - 1:
+                    np.logical_or(taken, masks[k], out=taken)
+        self.masks, self.x_shape = masks, X.shape
         return H
 
     def backward(self, dH):
         if not self.needs_input_grad:
             return None
         dX = self._dx.get(self.x_shape, self.dtype)
+        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        if (sh, sw) == (ph, pw):  # windows tile the input: each pixel in at most one window
+            Ho, Wo, _ = self.output_shape
+            dX[:, Ho * ph:] = 0
+            dX[:, :, Wo * pw:] = 0
+            for k, (i, j) in enumerate(self._offsets()):
+                np.multiply(dH, self.masks[k], out=self._view(dX, i, j))
+            return dX
         dX.fill(0)
-        hit = self._mask.get(self.idx.shape, np.bool_)
+        tmp = self._tmp.get(dH.shape, self.dtype)
         for k, (i, j) in enumerate(self._offsets()):
-            np.equal(self.idx, k, out=hit)
-            view = self._view(dX, i, j)
-            np.add(view, dH, out=view, where=hit)
+            np.multiply(dH, self.masks[k], out=tmp)
+            self._view(dX, i, j)[...] += tmp
         return dX
 
     def predict(self, X):
-        offsets = self._offsets()
-        H = np.array(self._view(X, *offsets[0]), dtype=self.dtype)
-        for i, j in offsets[1:]:
-            np.maximum(H, self._view(X, i, j), out=H)
-        return H
+        return self._max(X, np.empty((X.shape[0], *self.output_shape), dtype=self.dtype))
 
 
 @registry.register("avgpool2d", "avg_pool2d", "avgpool")
@@ -426,6 +439,10 @@ class AvgPool2D(_Pool2D):
     Backward: each input pixel receives ∂C/∂H / (ph·pw) from every window that contains it.
     Parameters as :class:`MaxPool2D` (PyTorch's ``AvgPool2d`` without padding).
     """
+
+    def __init__(self, pool_size=2, stride=None, input_shape=None, name: str | None = None):
+        super().__init__(pool_size, stride, input_shape, name)
+        self._g = Buffers()
 
     def _pool(self, X, H):
         offsets = self._offsets()
@@ -442,9 +459,18 @@ class AvgPool2D(_Pool2D):
     def backward(self, dH):
         if not self.needs_input_grad:
             return None
+        (ph, pw), (sh, sw) = self.pool_size, self.stride
         dX = self._dx.get(self.x_shape, self.dtype)
+        g = self._g.get(dH.shape, self.dtype)
+        np.multiply(dH, 1.0 / (ph * pw), out=g)
+        if (sh, sw) == (ph, pw):  # windows tile the input: copy instead of accumulate
+            Ho, Wo, _ = self.output_shape
+            dX[:, Ho * ph:] = 0
+            dX[:, :, Wo * pw:] = 0
+            for i, j in self._offsets():
+                np.copyto(self._view(dX, i, j), g)
+            return dX
         dX.fill(0)
-        g = dH * (1.0 / (self.pool_size[0] * self.pool_size[1]))
         for i, j in self._offsets():
             self._view(dX, i, j)[...] += g
         return dX

@@ -1,0 +1,171 @@
+"""LeNet-style CNN on MNIST: one training epoch in neuronlab and in PyTorch CPU, side by side, in one run.
+
+The network (the ``cnn`` model)::
+
+    Conv2D(16, 5, same, relu) → MaxPool2D(2) → Conv2D(32, 5, relu) → MaxPool2D(2) → Flatten
+    → Dense(128, relu) → Dense(10, softmax)
+
+Both start from the same weights (neuronlab's, transposed to PyTorch's layout; the first
+Dense's rows permuted from NHWC to NCHW flattening order), use SGD(lr=0.05, momentum=0.9),
+mini-batches of ``--batch`` and the same number of threads (default 1: the machines here are
+shared by several people; BLAS and PyTorch are pinned alike). The two libraries alternate
+``--repeat`` times and the best epoch of each is kept, the one least disturbed by other load.
+Prints seconds per epoch, the ratio neuronlab / PyTorch (target ≤ 2.0), test accuracy after
+the epoch, and where neuronlab's time goes: forward and backward time per layer, plus the
+loss and the optimizer step.
+
+    python benchmarks/bench_cnn.py [--n 60000] [--batch 64] [--threads 1] [--repeat 2] [--profile-batches 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def build_neuronlab(nl, seed=0):
+    L = nl.layers
+    return nl.Sequential([
+        L.Conv2D(16, 5, padding="same", activation="relu", input_shape=(28, 28, 1)), L.MaxPool2D(2),
+        L.Conv2D(32, 5, activation="relu"), L.MaxPool2D(2), L.Flatten(),
+        L.Dense(128, "relu"), L.Dense(10, "softmax"),
+    ], seed=seed)
+
+
+def build_torch(torch, model):
+    """The same network in PyTorch (NCHW), initialised with ``model``'s weights."""
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+    W1, B1, W2, B2, W3, B3, W4, B4 = model.get_weights()
+    with torch.no_grad():
+        for conv, W, B in ((net[0], W1, B1), (net[3], W2, B2)):
+            conv.weight.copy_(torch.from_numpy(W.transpose(3, 2, 0, 1).copy()))  # (kh,kw,cin,cout) → (cout,cin,kh,kw)
+            conv.bias.copy_(torch.from_numpy(B))
+        # rows of W3 follow NHWC flattening (h, w, c); PyTorch flattens NCHW (c, h, w)
+        net[7].weight.copy_(torch.from_numpy(W3.reshape(5, 5, 32, 128).transpose(3, 2, 0, 1).reshape(128, 800).copy()))
+        net[7].bias.copy_(torch.from_numpy(B3))
+        net[9].weight.copy_(torch.from_numpy(W4.T.copy()))
+        net[9].bias.copy_(torch.from_numpy(B4))
+    return net
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60000, help="training samples per epoch")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=2, help="epochs timed per library (best is kept)")
+    ap.add_argument("--profile-batches", type=int, default=50, help="batches for the per-layer profile (0: skip)")
+    args = ap.parse_args(argv)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)  # before numpy loads its BLAS
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    import neuronlab as nl
+
+    torch.set_num_threads(args.threads)
+    (X, y), (Xt, yt) = nl.datasets.load_mnist(flatten=False)
+    X, y = X[:args.n].reshape(-1, 28, 28, 1), y[:args.n]
+    Xt = Xt.reshape(-1, 28, 28, 1)
+    # the NCHW copies PyTorch reads, made once at the boundary (not timed)
+    tX, ty = torch.from_numpy(nl.layers.to_nchw(X)), torch.from_numpy(y.astype(np.int64))
+    tXt = torch.from_numpy(nl.layers.to_nchw(Xt))
+
+    model = build_neuronlab(nl)
+    net = build_torch(torch, model)
+    with torch.no_grad():  # same function before training: a check that the comparison is like for like
+        diff = np.abs(net(tXt[:256]).softmax(1).numpy() - model.predict(Xt[:256])).max()
+    model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.05, momentum=0.9))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+
+    def torch_epoch():
+        net.train()
+        order = torch.randperm(len(tX), generator=gen)
+        t0 = time.perf_counter()
+        for lo in range(0, len(tX), args.batch):
+            idx = order[lo:lo + args.batch]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(tX[idx]), ty[idx])
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    def nl_epoch():
+        t0 = time.perf_counter()
+        model.fit(X, y, epochs=1, batch_size=args.batch, verbose=0)
+        return time.perf_counter() - t0
+
+    print(f"LeNet-style CNN, {len(X)} MNIST images/epoch, batch {args.batch}, {args.threads} thread(s), "
+          f"numpy {np.__version__}, torch {torch.__version__}; max |Δ output| at the same weights: {diff:.1e}")
+    times = {"neuronlab": [], "pytorch": []}
+    for r in range(args.repeat):
+        times["neuronlab"].append(nl_epoch())
+        times["pytorch"].append(torch_epoch())
+        print(f"  epoch {r + 1}: neuronlab {times['neuronlab'][-1]:7.2f} s   pytorch {times['pytorch'][-1]:7.2f} s",
+              flush=True)
+    t_nl, t_pt = min(times["neuronlab"]), min(times["pytorch"])
+    with torch.no_grad():
+        net.eval()
+        acc_pt = float((net(tXt).argmax(1).numpy() == yt).mean())
+    acc_nl = float((model.predict(Xt).argmax(1) == yt).mean())
+    print(f"\n{'':10s}{'s/epoch':>10s}{'test acc':>10s}")
+    print(f"{'neuronlab':10s}{t_nl:10.2f}{acc_nl:10.4f}")
+    print(f"{'pytorch':10s}{t_pt:10.2f}{acc_pt:10.4f}")
+    print(f"ratio neuronlab / pytorch: {t_nl / t_pt:.2f}x (target <= 2.0)")
+
+    if args.profile_batches:
+        profile(nl, np, model, X, y, args.batch, args.profile_batches)
+    return 0
+
+
+def profile(nl, np, model, X, y, batch, n_batches):
+    """Time each layer's forward and backward, the loss gradient and the optimizer step."""
+    rng = np.random.default_rng(1)
+    fwd = {la.name: 0.0 for la in model.layers}
+    bwd = dict(fwd)
+    other = {"loss gradient": 0.0, "optimizer step": 0.0}
+    params = model.params()
+    for b in range(n_batches + 1):
+        if b == 1:  # the first batch allocates the buffers: not counted
+            fwd, bwd, other = dict.fromkeys(fwd, 0.0), dict.fromkeys(bwd, 0.0), dict.fromkeys(other, 0.0)
+        idx = rng.integers(0, len(X), batch)
+        H, Y = X[idx], y[idx]
+        for la in model.layers:
+            t = time.perf_counter()
+            H = la.forward(H, training=True)
+            fwd[la.name] += time.perf_counter() - t
+        t = time.perf_counter()
+        G = model.loss.gradient(H, Y, fused=model._fused)
+        other["loss gradient"] += time.perf_counter() - t
+        for la in reversed(model.layers):
+            t = time.perf_counter()
+            G = la.backward(G)
+            bwd[la.name] += time.perf_counter() - t
+            if G is None:
+                break
+        t = time.perf_counter()
+        model.optimizer.step(params)
+        other["optimizer step"] += time.perf_counter() - t
+    total = sum(fwd.values()) + sum(bwd.values()) + sum(other.values())
+    print(f"\nneuronlab profile over {n_batches} batches of {batch} (ms per batch, share of the total):")
+    print(f"  {'layer':26s}{'output':>16s}{'forward':>10s}{'backward':>10s}{'share':>8s}")
+    for la in model.layers:
+        f, bk = fwd[la.name] / n_batches * 1e3, bwd[la.name] / n_batches * 1e3
+        out = "x".join(map(str, la.output_shape))
+        share = (fwd[la.name] + bwd[la.name]) / total
+        print(f"  {la.name + ' (' + type(la).__name__ + ')':26s}{out:>16s}{f:10.2f}{bk:10.2f}{share:8.1%}")
+    for k, v in other.items():
+        print(f"  {k:26s}{'':16s}{v / n_batches * 1e3:10.2f}{'':10s}{v / total:8.1%}")
+    print(f"  {'total':26s}{'':16s}{total / n_batches * 1e3:10.2f} ms/batch")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
