@@ -186,14 +186,17 @@ class Optimizer:
         return cfg
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Flat {"param_name/slot": array} plus "iterations" and "lr", for saving."""
+        """Flat {"param_name/slot": array} plus "iterations" and "lr", for saving.
+
+        The arrays are the live state (as PyTorch's): copy them to keep a snapshot.
+        """
         out = {f"{pname}/{slot}": arr for pname, slots in self.state.items() for slot, arr in slots.items()}
         out["iterations"] = np.array(self.iterations, dtype=np.int64)
         out["lr"] = np.array(self.lr, dtype=np.float64)
         return out
 
     def load_state_dict(self, flat: dict[str, np.ndarray]) -> None:
-        """Restore what ``state_dict`` returned (arrays are copied)."""
+        """Restore what ``state_dict`` returned, lr and step count included (arrays are copied)."""
         self.state = {}
         for key, arr in flat.items():
             if key == "iterations":
@@ -364,7 +367,7 @@ class RMSprop(Optimizer):
         E[g²] ← γ E[g²] + (1 - γ) g ⊙ g
         W ← W - η g / (√E[g²] + ε)
 
-    ``centered=True`` divides by an estimate of the variance instead, √(E[g²] - E[g]²) + ε,
+    ``centered=True`` divides by an estimate of the deviation instead, √(E[g²] - E[g]²) + ε,
     with E[g] ← γ E[g] + (1 - γ) g. With momentum μ the scaled step goes through a buffer,
     b ← μ b + g / (√E[g²] + ε); W ← W - η b (PyTorch's form; Keras' folds η into b). ε is
     added outside the root, as PyTorch. Defaults are PyTorch's (η = 0.01, γ = 0.99); Keras'
@@ -395,6 +398,7 @@ class RMSprop(Optimizer):
             Eg += s
             np.multiply(Eg, Eg, out=s)
             np.subtract(Eg2, s, out=s)
+            np.maximum(s, 0.0, out=s)        # ≥ 0 in exact arithmetic; rounding can dip below
             np.sqrt(s, out=s)
         else:
             np.sqrt(Eg2, out=s)
