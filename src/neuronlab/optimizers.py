@@ -386,16 +386,16 @@ class RMSprop(Optimizer):
     def update(self, p, g, state):
         Eg2 = self.slot(state, "square_avg", p)
         s = self.scratch(p, "s")
-        rho, c = self.rho, 1.0 - self.rho
-        np.multiply(g, g, out=s)
-        s *= c
+        rho = self.rho
+        np.multiply(g, 1.0 - rho, out=s)     # (1 - γ) g serves both averages
+        if self.centered:
+            Eg = self.slot(state, "grad_avg", p)
+            Eg *= rho
+            Eg += s
+        s *= g
         Eg2 *= rho
         Eg2 += s
         if self.centered:
-            Eg = self.slot(state, "grad_avg", p)
-            np.subtract(g, Eg, out=s)        # PyTorch's lerp: E[g] += (1 - γ)(g - E[g])
-            s *= c
-            Eg += s
             np.multiply(Eg, Eg, out=s)
             np.subtract(Eg2, s, out=s)
             np.maximum(s, 0.0, out=s)        # ≥ 0 in exact arithmetic; rounding can dip below
