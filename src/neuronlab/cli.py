@@ -25,6 +25,10 @@ except ImportError:  # the command-line extra is not installed
 import numpy as np  # noqa: E402
 
 from . import __version__  # noqa: E402
+from . import activations as _activations  # noqa: E402
+from . import initializers as _initializers  # noqa: E402
+from . import optimizers as _optimizers  # noqa: E402
+from . import zoo as _zoo  # noqa: E402
 from .core import NeuronlabError  # noqa: E402
 
 __all__ = ["main", "run_training", "DEFAULTS", "resolve_config"]
@@ -256,9 +260,9 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
     steps = -(-len(X) // min(cfg["batch_size"], len(X)))
     interrupt = GracefulInterrupt()
     ckpt = Checkpoint(ckpt_path, prior_history, prior_times, extra=info, interrupt=interrupt)
-    cbs = [interrupt, ckpt, *callbacks]
-    if progress is not False:
-        cbs.insert(0, ProgressBar(cfg["epochs"], steps, print_fn=echo, disable=None if progress is None else False))
+    # progress None: bar only on a terminal; False: epoch lines only; True: always a bar
+    bar = ProgressBar(cfg["epochs"], steps, print_fn=echo, disable=None if progress is None else not progress)
+    cbs = [bar, interrupt, ckpt, *callbacks]
     t_fit = time.perf_counter()
     with interrupt:
         if initial_epoch < cfg["epochs"]:
@@ -413,7 +417,7 @@ def _read_inputs(path, sample_shape, n_features):
     from .core import DataError
     from .datasets import load_npy, read_csv, read_idx
 
-    low = path.lower()
+    low = os.path.basename(path).lower()
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if low.endswith(_IMAGE_EXT):
@@ -503,7 +507,8 @@ if click is not None:
     def _fail(msg: str) -> None:
         click.echo("error: " + " ".join(str(msg).split()), err=True)
 
-    @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group("neuronlab", cls=_Main, context_settings={"help_option_names": ["-h", "--help"],
+                                                            "max_content_width": 100})
     @click.version_option(__version__, prog_name="neuronlab")
     def main():
         """neuronlab: the beginner's guide to neural networks, as fast verified NumPy code.
@@ -512,19 +517,22 @@ if click is not None:
         the package) to about 98% test accuracy in under half a minute.
         """
 
-    @main.command()
+    @main.command(short_help="Train a model (default: MLP on MNIST) and save it with its curves.")
     @click.option("--data", help="mnist (default, shipped), fashion-mnist (downloaded once), an IDX folder named "
                                  "like MNIST's, a .csv or an .npz.")
     @click.option("--test-data", help="A separate test set (same formats). Default: the source's test split, or a "
                                       "stratified --test-fraction of it.")
     @click.option("--test-fraction", type=float, help="Share held out as test set when the data has none [0.1].")
     @click.option("--label-column", help="CSV label column: index or header name [auto: label/target/class or first].")
-    @click.option("--model", help="Model from the zoo [mlp].")
+    @click.option("--model", type=click.Choice(_zoo.names(), case_sensitive=False), help="Model from the zoo [mlp].")
     @click.option("--layers", help="Hidden layer widths, comma-separated [512,256]; '' for none.")
-    @click.option("--activation", help="Hidden activation [relu].")
-    @click.option("--init", help="Weight initializer [he_normal].")
+    @click.option("--activation", type=click.Choice(_activations.names(), case_sensitive=False),
+                  help="Hidden activation [relu].")
+    @click.option("--init", type=click.Choice([*_initializers.names(), "auto"], case_sensitive=False),
+                  help="Weight initializer [he_normal].")
     @click.option("--dropout", type=float, help="Dropout ratio after each hidden layer [0.2].")
-    @click.option("--optimizer", help="Optimizer [adam].")
+    @click.option("--optimizer", type=click.Choice(_optimizers.names(), case_sensitive=False),
+                  help="Optimizer [adam].")
     @click.option("--lr", type=float, help="Learning rate η [the optimizer's default; Adam 1e-3].")
     @click.option("--momentum", type=float, help="Momentum μ (sgd, rmsprop).")
     @click.option("--epochs", type=int, help=f"Passes over the training data [{DEFAULTS['epochs']}].")
@@ -573,7 +581,7 @@ if click is not None:
                                progress=False if no_progress else None, t0=_T0)
         return 130 if summary.get("interrupted") else 0
 
-    @main.command()
+    @main.command(short_help="Accuracy, per-class precision/recall and confusion matrix of a model.")
     @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
     @click.option("--data", help="Data to evaluate on (default: the test split of the data the model was trained on).")
     @click.option("--out", type=click.Path(file_okay=False), help="Folder for confusion_matrix.png [the model's].")
@@ -608,7 +616,7 @@ if click is not None:
                                     title=f"accuracy {100 * acc:.2f}% on {what}")
         click.echo(f"\nconfusion matrix image: {png}")
 
-    @main.command()
+    @main.command(short_help="Classify images, IDX, CSV or NPY inputs with a model.")
     @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
     @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
     @click.option("--top", type=click.IntRange(1), default=1, show_default=True, help="Classes shown per input.")
@@ -633,7 +641,7 @@ if click is not None:
             text = "   ".join(f"class {classes[j] if j < len(classes) else j}  p={p[j]:.4f}" for j in best)
             click.echo(f"{label:<{width}}  {text}")
 
-    @main.command()
+    @main.command(short_help="Architecture, parameter counts and training details of a model.")
     @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
     def info(model_path):
         """Architecture, parameter counts and training details of MODEL."""

@@ -133,6 +133,8 @@ def _fetch(url: str, dest: str, accepted, timeout: float) -> None:
                             raise DataError(f"{url}: more than {MAX_FILE_BYTES} bytes; not an MNIST-like file")
                         h.update(chunk)
                         out.write(chunk)
+            except urllib.error.HTTPError as e:
+                raise DataError(f"{url}: download failed (HTTP {e.code} {e.reason})") from None
             except (urllib.error.URLError, OSError, TimeoutError) as e:
                 reason = getattr(e, "reason", e)
                 raise DataError(f"{url}: download failed ({reason})") from None
