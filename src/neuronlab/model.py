@@ -282,7 +282,7 @@ class Sequential:
         xbuf = {}
         cbs.on_train_begin({})
         # Overflow/invalid warnings are silenced here: a NaN/inf loss or gradient is caught by
-        # _check_finite_step, which raises one clear NonFiniteError instead.
+        # _step (loss) and the optimizer (gradient norm), which raise one clear NonFiniteError.
         validation = (Xv, Yv) if validation_data is not None else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._fit_epochs(X, Y, w, K, epochs, initial_epoch, shuffle, validation, cbs, xbuf)
@@ -309,7 +309,7 @@ class Sequential:
                     buf = xbuf.get(hi - lo)
                     if buf is None:
                         buf = xbuf[hi - lo] = np.empty((hi - lo, *X.shape[1:]), dtype=X.dtype)
-                    Xb = np.take(X, idx, axis=0, out=buf)
+                    Xb = np.take(X, idx, axis=0, out=buf, mode="clip")  # idx is in range; clip avoids a copy
                     Yb = Y[idx]
                     wb = None if w is None else w[idx]
                 P = self.forward(Xb, training=True)
@@ -319,8 +319,7 @@ class Sequential:
                     batch_logs["accuracy"] = _losses.accuracy(P, Yb, multilabel)
                     acc_sum += batch_logs["accuracy"] * (hi - lo)
                 self.backward(self.loss.gradient(P, Yb, fused=self._fused, w=wb))
-                self._check_finite_step(batch_loss, params, epoch, b, n_batches)
-                self.optimizer.step(params)
+                self._step(batch_loss, params, epoch, b, n_batches)
                 loss_sum += batch_loss * (hi - lo)
                 cbs.on_batch_end(b, batch_logs)
                 if self.stop_training:
@@ -358,22 +357,23 @@ class Sequential:
             w = cw_samples if w is None else w * cw_samples
         return None if w is None else w.astype(self.dtype)
 
-    def _check_finite_step(self, batch_loss, params, epoch, b, n_batches):
-        """Stop before an update that would spread NaN/inf into the weights."""
-        sq = 0.0
-        for p in params:
-            g = p.grad.ravel()
-            sq += float(np.dot(g, g))
-        if np.isfinite(batch_loss) and np.isfinite(sq):
-            return
+    def _step(self, batch_loss, params, epoch, b, n_batches):
+        """One optimizer update, refused when the loss or the gradient is NaN/inf.
+
+        The loss is checked here; the optimizer checks the gradient norm before touching any
+        parameter. Either way the model keeps its last finite weights.
+        """
         where = f"epoch {epoch + 1}, batch {b + 1}/{n_batches}"
-        bad = next((p.name for p in params if not np.isfinite(p.grad).all()), None)
-        detail = f"; first non-finite gradient in {bad!r}" if bad else ""
-        raise NonFiniteError(
-            f"training diverged at {where}: loss = {batch_loss}, gradient norm = {np.sqrt(sq)}, "
-            f"lr = {self.optimizer.lr}{detail}. The update was not applied; the model keeps its "
-            f"last finite weights. Try a smaller learning rate, gradient clipping or another init."
-        )
+        advice = ("The update was not applied; the model keeps its last finite weights. "
+                  "Try a smaller learning rate, gradient clipping (clipnorm=) or another init.")
+        if not np.isfinite(batch_loss):
+            raise NonFiniteError(f"training diverged at {where}: loss = {batch_loss}, "
+                                 f"lr = {self.optimizer.lr}. {advice}")
+        try:
+            self.optimizer.step(params)
+        except NonFiniteError as e:
+            raise NonFiniteError(f"training diverged at {where}: loss = {batch_loss}, lr = {self.optimizer.lr}; "
+                                 f"{e}. {advice}") from None
 
     # -- inference ----------------------------------------------------------------------
     def predict(self, X, batch_size: int | None = 8192) -> np.ndarray:
