@@ -4,6 +4,7 @@ For a layer with parameters θ (its W and B) after a backward pass:
 
 * gradient norm   ‖∂C/∂θ‖ (Euclidean, over all of the layer's parameters): vanishing
   gradients make it tiny in the first layers, exploding ones huge;
+* back-propagated ‖∂C/∂h^K‖, the error signal entering layer K (:func:`backprop_norms`);
 * weight norm     ‖θ‖;
 * update ratio    ‖Δθ‖ / ‖θ‖ of the last optimizer step (about 1e-3 is a healthy rule of thumb);
 * dead ReLU       fraction of ReLU neurons whose output h is 0 for every sample of the batch
@@ -31,7 +32,7 @@ import numpy as np
 
 from .callbacks import Callback
 
-__all__ = ["GradientWarning", "gradient_norms", "weight_norms", "update_ratios", "dead_fraction",
+__all__ = ["GradientWarning", "gradient_norms", "backprop_norms", "weight_norms", "update_ratios", "dead_fraction",
            "saturated_fraction", "layer_stats", "format_stats", "gradient_problems", "DiagnosticsCallback",
            "STAT_NAMES"]
 
@@ -115,6 +116,28 @@ def saturated_fraction(layer, threshold: float = 0.99) -> float | None:
     if act.name == "tanh":
         return float(np.mean(np.abs(H) > threshold))
     return None
+
+
+def backprop_norms(model, X, y) -> dict[str, float]:
+    """‖∂C/∂h^K‖ per layer: the error signal back-propagation carries into each layer's output.
+
+    Runs one training-mode forward and backward pass on (X, y) with the layers' own
+    ``backward`` (filling ``Param.grad``; no update). For an output layer whose loss gives
+    ∂C/∂Z directly (softmax + cross-entropy, sigmoid + binary cross-entropy) the value is
+    ‖∂C/∂Z^L‖. Each step back multiplies the signal by f'(Z) and Wᵀ, which is why it shrinks
+    (vanishing) or grows (exploding) geometrically with depth. Input to output order.
+    """
+    model._require_compiled("backprop_norms")
+    Xc, Y = model._check_data(X, y, "backprop_norms")
+    P = model.forward(Xc, training=True)
+    G = model.loss.gradient(P, Y, fused=model._fused)
+    out = {}
+    for layer in reversed(model.layers):
+        out[layer.name] = _norm([G])  # before backward, which may overwrite G in place
+        G = layer.backward(G)
+        if G is None:
+            break
+    return dict(reversed(out.items()))
 
 
 def layer_stats(model, X=None, y=None, previous=None, threshold: float = 0.99) -> list[dict]:

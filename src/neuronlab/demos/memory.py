@@ -15,14 +15,13 @@ batch, and the same budget of updates for both networks.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
 
 from .. import layers as _layers
 from .. import optimizers as _optim
-from ..datasets.sequences import adding_baseline_mse, adding_problem
+from ..datasets.sequences import adding_baseline_mse, adding_problem, single_blas_thread
 from ..model import Sequential
 from ._common import TAB10, figure, prepare, save, table, write_json
 
@@ -30,15 +29,6 @@ TOPIC = "memory"
 KINDS = ("rnn", "lstm")
 LABELS = {"rnn": "vanilla RNN (tanh)", "lstm": "LSTM", "gru": "GRU"}
 SOLVED = 0.01
-
-
-def single_thread():
-    """Limit BLAS to one thread while it runs (small per-step products: threads only add overhead)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def adding_model(kind: str, length: int, units: int = 32, lr: float = 0.01, clipnorm: float = 1.0,
@@ -120,7 +110,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
     results: dict = {"lengths": list(lengths), "budget": budget, "batch_size": batch_size, "units": units,
                      "baseline_mse": adding_baseline_mse(), "solved_below": SOLVED, "runs": {}, "grad_through_time": {}}
     Xg, yg = adding_problem(256, grad_T, seed=20_000 + seed)
-    with single_thread():
+    with single_blas_thread():
         for kind in KINDS:
             results["runs"][kind] = {}
             for T in lengths:
