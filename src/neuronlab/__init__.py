@@ -6,7 +6,7 @@
 >>> model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.1))
 """
 
-from . import activations, callbacks, datasets, initializers, inspect, layers, losses, optimizers, schedules
+from . import activations, callbacks, datasets, demos, initializers, inspect, layers, losses, optimizers, schedules
 from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
 from .io import ModelFileError, load_model, save_model
@@ -19,5 +19,6 @@ __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
     "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "save_model",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
+    "demos",
     "__version__",
 ]
