@@ -170,3 +170,24 @@ def test_gradient_problems_and_format():
     assert "dense_3" in text and "n/a" in text
     with pytest.raises(ValueError, match="give y"):
         layer_stats(m, np.ones((4, 4)))
+
+
+def test_backprop_norms_equal_torch_output_gradients(rng):
+    m = small_model()
+    X, y = rng.normal(size=(16, 4)), rng.normal(size=(16, 1))
+    bp = nl.inspect.backprop_norms(m, X, y)
+    Ws = [torch.tensor(w) for w in m.get_weights()]
+    h = torch.tensor(X)
+    outs = []
+    for k in range(3):
+        h = h @ Ws[2 * k] + Ws[2 * k + 1]
+        if k < 2:
+            h = torch.tanh(h)
+        h.retain_grad()
+        outs.append(h)
+    ((h - torch.tensor(y)) ** 2).mean().backward()
+    assert list(bp) == ["dense_1", "dense_2", "dense_3"]
+    for name, out in zip(bp, outs):
+        assert bp[name] == pytest.approx(out.grad.norm().item(), rel=1e-12)
+    # the same pass filled Param.grad: the weight gradients agree with layer_stats on the same data
+    assert gradient_norms(m) == {s["layer"]: s["grad_norm"] for s in layer_stats(m, X, y)}

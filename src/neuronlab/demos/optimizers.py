@@ -351,7 +351,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
     """
     out_dir = prepare(out_dir)
     rng = np.random.default_rng(seed)
-    grid = LR_GRID if not quick else (0.01, 0.1, 0.3, 1.0)
+    grid = LR_GRID if not quick else (0.001, 0.01, 0.1, 1.0)
     surfaces = [Ravine(rng), Rosenbrock(rng), Logistic(rng)]
     numbers = {"lr_grid": list(grid), "optimizers": [v["label"] for v in variants()], "surfaces": {},
                "figures": []}
