@@ -176,7 +176,7 @@ def test_backprop_norms_equal_torch_output_gradients(rng):
     m = small_model()
     X, y = rng.normal(size=(16, 4)), rng.normal(size=(16, 1))
     bp = nl.inspect.backprop_norms(m, X, y)
-    Ws = [torch.tensor(w) for w in m.get_weights()]
+    Ws = [torch.tensor(w, requires_grad=True) for w in m.get_weights()]
     h = torch.tensor(X)
     outs = []
     for k in range(3):
