@@ -204,3 +204,12 @@ def test_cli_trace_text_md_and_options():
     assert r"\frac{\partial C}" in res.output
     res = runner.invoke(trace_cmd, ["--layers", "4,x"])
     assert res.exit_code != 0 and "comma-separated" in res.output
+
+
+def test_neuronlab_command_registers_trace_and_demo():
+    from neuronlab.cli import main
+
+    assert main.commands["trace"] is trace_cmd and "demo" in main.commands
+    res = CliRunner().invoke(main, ["trace", "--layers", "2,2,1", "--lr", "0.1"])
+    assert res.exit_code == 0, res.output
+    assert "2-2-1 network" in res.output

@@ -91,7 +91,7 @@ def demo(topic, out_dir, seed, quick):
         try:
             demos.run(name, out_dir, seed=seed, quick=quick)
         except ImportError as exc:
-            raise click.ClickException(f"{exc}. The demos draw with matplotlib: pip install 'neuronlab[plots]'") \
+            raise click.ClickException(f"{exc}. The demos draw with matplotlib: pip install 'neuronlab[cli]'") \
                 from None
 
 

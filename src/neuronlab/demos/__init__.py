@@ -3,7 +3,7 @@
 One module per topic; each has ``run(out_dir, seed=0, quick=False) -> dict`` that writes PNG
 figures and a JSON of its numbers into ``out_dir``, prints a short table and returns the
 numbers. ``quick=True`` is a small version (seconds) for tests. Figures need matplotlib
-(``pip install 'neuronlab[plots]'``), imported only when a demo runs.
+(``pip install 'neuronlab[cli]'``), imported only when a demo runs.
 """
 
 from __future__ import annotations

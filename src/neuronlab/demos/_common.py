@@ -28,7 +28,7 @@ def figure(nrows: int = 1, ncols: int = 1, size=(6.4, 4.8), **kwargs):
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib is in the plots/test extras
-        raise ImportError("the demos need matplotlib (pip install 'neuronlab[plots]')") from exc
+        raise ImportError("the demos need matplotlib (pip install 'neuronlab[cli]')") from exc
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
