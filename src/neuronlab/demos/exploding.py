@@ -106,7 +106,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
     for ax in (ax0, ax1, ax2):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, loc={ax0: "upper right", ax1: "lower right", ax2: "center right"}[ax],
-                  bbox_to_anchor=(1, 0.1) if ax is ax1 else None)
+                  bbox_to_anchor={ax0: None, ax1: (1, 0.1), ax2: (1, 0.45)}[ax])
     fig.suptitle(f"Exploding gradients: {depth}-layer ReLU nets, W ~ N(0, (k·σ_He)²), SGD η = 0.01, K = 32, "
                  f"n = {n}")
     figures = [save(fig, out_dir, "exploding_gradients")]

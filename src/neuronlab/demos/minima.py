@@ -83,7 +83,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
                     label=f"w₀ = {w0:+.1f} → {results[label][str(w0)]['reached']}")
             ax.plot([w0], [C(w0)], "s", color=TAB10[k], ms=8, mec="black")
         ax.axvline(w_max, color="gray", ls=":", lw=1)
-        ax.annotate(f"global min\nw = {w_glob:.2f}", xy=(w_glob, C(w_glob)), xytext=(w_glob - 0.95, C(w_glob) - 0.1),
+        ax.annotate(f"global min\nw = {w_glob:.2f}", xy=(w_glob, C(w_glob)), xytext=(w_glob + 0.6, C(w_glob) - 0.4),
                     arrowprops={"arrowstyle": "->"}, fontsize=9)
         ax.annotate(f"local min\nw = {w_loc:.2f}", xy=(w_loc, C(w_loc)), xytext=(w_loc - 0.3, C(w_loc) + 4),
                     arrowprops={"arrowstyle": "->"}, fontsize=9)
