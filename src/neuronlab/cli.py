@@ -680,6 +680,14 @@ if click is not None:
         main.add_command(demo)
         main.add_command(trace)
 
+    try:  # the recurrent networks' text task (train/sample a char LSTM), written separately
+        from .cli_rnn import generate
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.cli_rnn":
+            raise
+    else:
+        main.add_command(generate)
+
 else:
 
     def main(*args, **kwargs):

@@ -11,6 +11,7 @@ Every sequence batch is X of shape (n, T, d): n samples, T time steps, d feature
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 from importlib import resources
@@ -22,9 +23,22 @@ from .mnist import load_mnist, sha256_of
 
 __all__ = ["load_sequential_mnist", "adding_problem", "adding_baseline_mse", "load_tinyshakespeare",
            "CharVocab", "char_windows", "char_model", "train_char_model", "char_loss", "sample_chars",
-           "TINYSHAKESPEARE_SHA256"]
+           "TINYSHAKESPEARE_SHA256", "single_blas_thread"]
 
 TINYSHAKESPEARE_SHA256 = "bed00f18e91cda6838950656f0a95e07e0f4dbe8649a4b959f7602a7e53fbc6e"
+
+
+def single_blas_thread():
+    """Context manager: BLAS limited to one thread (needs threadpoolctl; else does nothing).
+
+    A recurrent layer multiplies small matrices once per time step; on a busy machine extra
+    BLAS threads only wait for each other, and one thread is often several times faster.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _rng(seed) -> np.random.Generator:

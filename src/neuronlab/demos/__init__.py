@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-TOPICS = ("activations", "vanishing", "exploding", "optimizers", "batch", "dropout", "init", "minima")
+TOPICS = ("activations", "vanishing", "exploding", "optimizers", "batch", "dropout", "init", "minima", "memory")
 
 __all__ = ["TOPICS", "run", "names"]
 
