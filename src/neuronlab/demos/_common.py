@@ -34,12 +34,12 @@ def figure(nrows: int = 1, ncols: int = 1, size=(6.4, 4.8), **kwargs):
     return fig, axes
 
 
-def save(fig, out_dir: str, name: str) -> str:
+def save(fig, out_dir: str, name: str, dpi: int = 110) -> str:
     """Write ``fig`` as ``out_dir/name.png`` and return the path."""
     path = os.path.join(out_dir, f"{name}.png")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # constrained layout may warn on tight panels
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=dpi)
     return path
 
 

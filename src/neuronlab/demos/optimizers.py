@@ -296,7 +296,7 @@ def _plot_surface(surface, res, c0, out_dir):
         ax.set_visible(False)
     fig.suptitle(f"{surface.title}: paths from ● to ★ (minimum); each optimizer at its best η of "
                  f"{list(LR_GRID)}; steps until C - C* < 10⁻⁴ (C₀ - C*)", fontsize=10)
-    return save(fig, out_dir, f"optimizers_{surface.name}")
+    return save(fig, out_dir, f"optimizers_{surface.name}", dpi=85)
 
 
 def _mnist_curves(out_dir, seed, n_train=20000, epochs=2, K=64):
