@@ -74,3 +74,23 @@ def test_neuronlab_train_model_cnn_reaches_99_percent(tmp_path):
     summary = run_training(resolve_config({"model": "cnn"}), str(tmp_path), echo=lines.append, progress=False)
     print("\n".join(map(str, lines)))
     assert summary["test_accuracy"] >= 0.99, summary
+
+
+def test_demo_filters_quick(tmp_path):
+    """`neuronlab demo filters --quick`: kernels and feature maps drawn; what training adds is smooth."""
+    import json
+    import os
+
+    res = nl.demos.run("filters", tmp_path, seed=0, quick=True)
+    assert [os.path.basename(p) for p in res["figures"]] == ["filters_kernels.png", "filters_feature_maps.png"]
+    for path in res["figures"]:
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert os.path.getsize(path) > 10_000
+    with open(tmp_path / "filters.json", encoding="utf-8") as f:
+        assert json.load(f)["figures"] == res["figures"]
+    assert 1.5 < res["roughness_init"] < 2.5          # He-normal kernels: independent noise, ≈ 2
+    assert res["roughness_change"] < 0.5 * res["roughness_init"]   # ΔW is a sum of image patches: smooth
+    assert res["test_accuracy"] > 0.8
+    assert len(res["mean_activation"]["conv1"]) == 16 and len(res["mean_activation"]["conv2"]) == 32
+    assert "filters" in nl.demos.names()

@@ -74,7 +74,8 @@ def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, d
 
 @click.command("demo")
 @click.argument("topic", type=click.Choice(["all", "activations", "vanishing", "exploding", "optimizers",
-                                              "batch", "dropout", "init", "minima", "memory"]))
+                                              "batch", "dropout", "init", "minima", "memory",
+                                              "filters"]))
 @click.option("--out", "out_dir", default="neuronlab-demos", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the PNG figures and the JSON of numbers.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-TOPICS = ("activations", "vanishing", "exploding", "optimizers", "batch", "dropout", "init", "minima", "memory")
+TOPICS = ("activations", "vanishing", "exploding", "optimizers", "batch", "dropout", "init", "minima", "memory",
+          "filters")
 
 __all__ = ["TOPICS", "run", "names"]
 

@@ -24,13 +24,10 @@ TOPIC = "filters"
 
 
 def small_cnn(seed: int = 0) -> Sequential:
-    """The ``cnn`` model: Conv(16, 5×5, same) → pool → Conv(32, 5×5) → pool → Dense(128) → Dense(10)."""
-    L = _layers
-    return Sequential([
-        L.Conv2D(16, 5, padding="same", activation="relu", input_shape=(28, 28, 1)), L.MaxPool2D(2),
-        L.Conv2D(32, 5, activation="relu"), L.MaxPool2D(2), L.Flatten(),
-        L.Dense(128, "relu"), L.Dense(10, "softmax"),
-    ], seed=seed)
+    """The ``cnn`` model of ``neuronlab train --model cnn`` (see :func:`neuronlab.zoo.build_cnn`)."""
+    from .. import zoo
+
+    return zoo.get("cnn").builder((28, 28), 10, activation="relu", init="he_normal", dropout=0.2, seed=seed)
 
 
 def roughness(kernels: np.ndarray) -> np.ndarray:
