@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -126,6 +126,8 @@ class Trace:
     fused : bool
         The loss gives ∂C/∂Z of the output layer directly (softmax + categorical
         cross-entropy, sigmoid + binary cross-entropy).
+    dY : ndarray or None
+        ∂C/∂y_p (None when ``fused``).
     """
 
     layers: list[LayerTrace]
@@ -137,7 +139,6 @@ class Trace:
     lr: float
     fused: bool
     dY: np.ndarray | None = None
-    notes: list[str] = field(default_factory=list)
 
     def gradients(self) -> list[np.ndarray]:
         """[∂C/∂W^1, ∂C/∂b^1, ∂C/∂W^2, ...], the order of ``model.get_gradients()``."""
@@ -451,10 +452,7 @@ class _Renderer:
 
     def num(self, v: float) -> str:
         v = float(v)
-        if v == 0:
-            return "0"
-        s = f"{v:.{self.digits}g}"
-        return s
+        return "0" if v == 0 else f"{v:.{self.digits}g}"
 
     def pnum(self, v: float) -> str:
         """A number that may follow an operator: negative ones in parentheses."""
