@@ -72,10 +72,14 @@ def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, d
     click.echo("\n" + check)
 
 
+def _demo_topics():
+    from .demos import TOPICS  # every registered topic (other modules add theirs to TOPICS)
+
+    return TOPICS
+
+
 @click.command("demo")
-@click.argument("topic", type=click.Choice(["all", "activations", "vanishing", "exploding", "optimizers",
-                                              "batch", "dropout", "init", "minima", "memory",
-                                              "filters"]))
+@click.argument("topic", type=click.Choice(["all", *_demo_topics()]))
 @click.option("--out", "out_dir", default="neuronlab-demos", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the PNG figures and the JSON of numbers.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
