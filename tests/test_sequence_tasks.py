@@ -58,7 +58,6 @@ def test_state_gradients_through_time_on_adding():
 
 
 def test_memory_demo_quick(tmp_path):
-    pytest.importorskip("matplotlib")
     r = memory.run(tmp_path, quick=True)
     assert (tmp_path / "memory_gradients.png").stat().st_size > 10_000
     assert (tmp_path / "memory.json").exists()
