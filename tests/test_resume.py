@@ -89,7 +89,8 @@ def test_ctrl_c_in_the_first_epoch_and_twice(tmp_path, small):
 
 def test_resume_with_more_epochs_equals_the_longer_run(tmp_path, small):
     def train(*args):
-        r = CliRunner().invoke(main, ["train", "--data", small, "--layers", "16", "--no-progress", *map(str, args)])
+        r = CliRunner().invoke(main, ["train", "--data", small, "--layers", "16", "--no-progress",
+                                      "--schedule", "constant", *map(str, args)])
         assert r.exit_code == 0, r.stderr
         return r.stdout
 
@@ -101,6 +102,13 @@ def test_resume_with_more_epochs_equals_the_longer_run(tmp_path, small):
     out = train("--resume", tmp_path / "short", "--epochs", "3")  # nothing left to do: same result
     assert "Epoch" not in out.split("resuming")[1]
     _same_run(tmp_path / "long", tmp_path / "short")
+
+
+def test_a_cosine_run_keeps_its_length(tmp_path, small):
+    r = CliRunner().invoke(main, ["train", "--data", small, "--layers", "8", "--epochs", "1", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "--resume", str(tmp_path), "--epochs", "2"])
+    assert r.exit_code == 2 and "cannot change epochs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_sigint_to_a_subprocess_then_resume(tmp_path, small):

@@ -46,12 +46,14 @@ DEFAULTS = {
     "optimizer": "adam",
     "lr": None,  # None: the optimizer's own default (Adam: 1e-3)
     "momentum": None,
+    "schedule": "cosine",
     "epochs": 6,
     "batch_size": 128,
     "seed": 0,
     "val_split": 0.0,
     "out": None,
 }
+SCHEDULES = ("cosine", "constant")
 RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.json", "curves.png",
              "config.toml", "run.json")
 # options that must not change when a run is resumed (epochs may grow)
@@ -142,6 +144,7 @@ def resolve_config(cli: dict, config_path=None, base: dict | None = None) -> dic
             raise UsageError(f"{key}: unknown {key} {cfg[key]!r}; valid names: {', '.join(names)}")
         cfg[key] = cfg[key].lower()
     check("data", isinstance(cfg["data"], str) and cfg["data"], "a dataset name or path")
+    check("schedule", cfg["schedule"] in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
     if isinstance(cfg["label_column"], str) and cfg["label_column"].lstrip("-").isdigit():
         cfg["label_column"] = int(cfg["label_column"])
     return cfg
@@ -233,6 +236,8 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
         model, extra = load_checkpoint(ckpt_path)
         prior_history, prior_times = extra.get("history", {}), extra.get("epoch_times", [])
         initial_epoch = int(extra.get("epoch", -1)) + 1
+        if cfg.get("lr") is None:  # the run's base learning rate (the optimizer's may be decayed)
+            cfg = {**cfg, "lr": (extra.get("config") or {}).get("lr", model.optimizer.lr)}
     else:
         from . import zoo
 
@@ -249,8 +254,9 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
 
     opt = model.optimizer
     reg = f"dropout {cfg['dropout']}, " if cfg["dropout"] and cfg["model"] == "mlp" else ""
+    lr_text = f"lr {cfg['lr']:g}" + (" with cosine decay" if cfg["schedule"] == "cosine" else "")
     echo(f"neuronlab {__version__} train: {cfg['model'].upper()} {_arch_text(model)} ({cfg['activation']}, {reg}"
-         f"init {cfg['init']}), {type(opt).__name__} lr {opt.lr:g}, batch {cfg['batch_size']}, "
+         f"init {cfg['init']}), {type(opt).__name__} {lr_text}, batch {cfg['batch_size']}, "
          f"{cfg['epochs']} epochs, seed {cfg['seed']}")
     echo(f"data: {data.name}: {len(X):,} training / {len(Xt):,} test samples ({data.test_source}), "
          f"{len(data.classes)} classes; validation: {val_source}")
@@ -258,6 +264,14 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
         echo(f"resuming {out_dir} after epoch {initial_epoch} of {cfg['epochs']}")
 
     steps = -(-len(X) // min(cfg["batch_size"], len(X)))
+    if cfg["schedule"] == "cosine":
+        from .schedules import CosineDecay, LearningRateScheduler
+
+        # η_t = η₀ (1 + cos(π t / T)) / 2 per update t, T = all updates of the run; η₀ is fixed
+        # here, not read from the optimizer, so that a resumed run continues the same curve
+        sched = LearningRateScheduler(CosineDecay(T=cfg["epochs"] * steps), per="step")
+        sched.lr0 = float(cfg["lr"])
+        callbacks = [sched, *callbacks]
     interrupt = GracefulInterrupt()
     ckpt = Checkpoint(ckpt_path, prior_history, prior_times, extra=info, interrupt=interrupt)
     # progress None: bar only on a terminal; False: epoch lines only; True: always a bar
@@ -489,6 +503,11 @@ if click is not None:
             except click.ClickException as e:
                 _fail(e.format_message())
                 code = e.exit_code
+            except ImportError as e:
+                if debug:
+                    raise
+                _fail(f"missing package {e.name or e}: pip install 'neuronlab[cli]'")
+                code = 1
             except (click.Abort, KeyboardInterrupt):
                 _fail("interrupted")
                 code = 130
@@ -535,6 +554,8 @@ if click is not None:
                   help="Optimizer [adam].")
     @click.option("--lr", type=float, help="Learning rate η [the optimizer's default; Adam 1e-3].")
     @click.option("--momentum", type=float, help="Momentum μ (sgd, rmsprop).")
+    @click.option("--schedule", type=click.Choice(SCHEDULES), help="Learning rate over the run: cosine decay "
+                                                                   "from --lr to 0, or constant [cosine].")
     @click.option("--epochs", type=int, help=f"Passes over the training data [{DEFAULTS['epochs']}].")
     @click.option("--batch-size", type=int, help="Samples per batch K [128].")
     @click.option("--seed", type=int, help="Seed of the model's random generator [0].")
@@ -550,6 +571,7 @@ if click is not None:
 
         With no options: MLP 784-512-256-10 (ReLU, dropout 0.2) on MNIST, Adam, batch 128.
         """
+        out, resume, config_path = (os.fspath(p) if p is not None else None for p in (out, resume, config_path))
         if options.get("layers") is not None:
             options["layers"] = _parse_layers(options["layers"])
         if resume:
@@ -565,10 +587,12 @@ if click is not None:
             _, extra = load_checkpoint(ckpt, compile=False)
             base = extra.get("config") or {}
             cfg = resolve_config(options, config_path, base=base)
-            changed = [k for k in _FROZEN_ON_RESUME if k in base and cfg[k] != base[k]]
+            frozen = _FROZEN_ON_RESUME + (["epochs"] if cfg["schedule"] == "cosine" else [])
+            changed = [k for k in frozen if k in base and cfg[k] != base[k]]
             if changed:
                 raise UsageError(f"--resume: cannot change {changed[0].replace('_', '-')} of a run "
-                                 f"(was {base[changed[0]]!r}); only --epochs may grow")
+                                 f"(was {base[changed[0]]!r}); only --epochs may grow, and only under "
+                                 f"--schedule constant (a cosine schedule is fixed by the run's length)")
             out_dir = resume
         else:
             cfg = resolve_config(options, config_path)

@@ -322,7 +322,15 @@ def _optimizer(path, opt_meta, opt_tensors, model):
 
     try:
         cls = optimizers.registry.lookup(opt_meta["name"])
-        opt = cls(**opt_meta.get("config", {}))
+        config = dict(opt_meta.get("config", {}))
+        # lr is the current one, which a schedule may have brought to 0 (a value the constructor
+        # refuses); it is set after construction, from the state when saved there
+        lr = config.pop("lr", None)
+        opt = cls(**config)
+        if lr is not None:
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0 or lr == float("inf"):
+                raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+            opt.lr = float(lr)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelFileError(f"{path}: cannot rebuild the optimizer ({type(e).__name__}: {e})") from None
     shapes = {p.name: p.value.shape for p in model.params()}
