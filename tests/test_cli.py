@@ -280,3 +280,14 @@ BAD = ["missing data", "truncated IDX", "non-gzip IDX", "wrong magic", "count mi
 def test_bad_input_is_one_line_on_stderr(bad_inputs, case, mode):
     args, match = bad_inputs[case]
     assert_one_line_error(*cli(args, mode), 1, match)
+
+
+@pytest.mark.slow
+def test_default_run_reaches_98_percent(tmp_path):
+    """The main job, as a newcomer runs it: `neuronlab train` with no options (about 15 s on 2 cores)."""
+    code, out, err = cli(["train", "--out", "run"], "subprocess", cwd=tmp_path)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
+    assert summary["test_accuracy"] >= 0.98, summary
+    assert summary["first_epoch_reaching_98pct_val"] is not None
+    assert "Test accuracy: 98." in out or "Test accuracy: 99." in out
