@@ -97,6 +97,11 @@ class Layer:
         """The layer's trainable parameters, in ``get_weights`` order."""
         return []
 
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable state saved with the model (e.g. BatchNorm's running statistics),
+        keyed ``"<layer name>/<buffer>"``; the arrays are the layer's own (load writes into them)."""
+        return {}
+
     # -- computation ------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError

@@ -26,6 +26,9 @@ def clone(model: Sequential, dtype=None) -> Sequential:
     if model.built:
         new._ensure_built(model.input_shape)
         new.set_weights(model.get_weights())
+        for src, dst in zip(model.layers, new.layers):
+            for key, arr in dst.buffers().items():
+                arr[...] = src.buffers()[key]
     if model.loss is not None:
         new.compile(loss=type(model.loss)(), optimizer="sgd", metrics=list(model.metrics))
     return new
