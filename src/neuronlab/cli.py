@@ -313,7 +313,8 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
     from .plots import plot_history
 
     plot_history(history, os.path.join(out_dir, "curves.png"),
-                 title=f"{data.name}: {cfg['model']} {_arch_text(model)}, test accuracy {100 * test['accuracy']:.2f}%")
+                 title=f"{data.name}: {cfg['model']} {_arch_text(model)}, test accuracy {100 * test['accuracy']:.2f}%",
+                 val_label="test set" if not cfg["val_split"] else "validation")
     write_toml(os.path.join(out_dir, "config.toml"), {k: v for k, v in cfg.items() if k != "out"},
                comment=f"the configuration of this run; rerun with: neuronlab train --config {out_dir}/config.toml")
     with open(os.path.join(out_dir, "run.json"), "w", encoding="utf-8") as f:
@@ -332,7 +333,8 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
     echo("  history.csv/.json       per-epoch loss and accuracy;  curves.png  learning curves")
     echo("  config.toml, run.json   the configuration used and this summary")
     model_path = os.path.join(out_dir, "model.safetensors")
-    echo(f"Next: neuronlab evaluate {model_path}   |   neuronlab predict {model_path} digit.png")
+    example = "digit.png" if len(data.sample_shape) >= 2 else "rows.csv"
+    echo(f"Next: neuronlab evaluate {model_path}   |   neuronlab predict {model_path} {example}")
     return summary
 
 
@@ -382,7 +384,7 @@ def _probabilities(model, X) -> np.ndarray:
 def _eval_data(data_spec, extra, model):
     """The evaluation set: the saved run's test split, or all of ``data_spec`` (its test split if it has one)."""
     from .datasets import encode_labels, load_data
-    from .datasets.load import _read_any
+    from .datasets.load import read_source
 
     classes = _classes(model, extra)
     saved = extra.get("config") or {}
@@ -391,15 +393,15 @@ def _eval_data(data_spec, extra, model):
             raise UsageError("this model file does not say what data it was trained on: give --data")
         d = load_data(saved["data"], test_data=saved.get("test_data"), test_fraction=saved.get("test_fraction", 0.1),
                       seed=saved.get("seed", 0), label_column=saved.get("label_column", "auto"))
-        return d.X_test, d.y_test, f"{d.name} ({d.test_source})"
-    X, y, Xt, yt, name, known = _read_any(data_spec, saved.get("label_column", "auto"), True, None, None)
+        return d.X_test, d.y_test, f"{d.name}, {d.test_source}"
+    X, y, Xt, yt, name, known = read_source(data_spec, saved.get("label_column", "auto"), True, None, None)
     X, y, what = (Xt, yt, "test set") if Xt is not None else (X, y, "all samples")
     if known is None:
         try:
             y, _ = encode_labels(y, classes)
         except ValueError as e:
             raise NeuronlabError(f"{data_spec}: {e}") from None
-    return X, np.asarray(y).astype(np.int64), f"{name} ({what})"
+    return X, np.asarray(y).astype(np.int64), f"{name}, {what}"
 
 
 def _report(cm, classes) -> list[str]:

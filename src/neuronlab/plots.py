@@ -22,7 +22,7 @@ def _figure(width, height):
     return fig
 
 
-def plot_history(history: dict, path, title: str | None = None) -> str:
+def plot_history(history: dict, path, title: str | None = None, val_label: str = "validation") -> str:
     """Loss (left) and accuracy (right) per epoch, training and validation; returns ``path``.
 
     ``history`` maps "loss", "accuracy", "val_loss", "val_accuracy" to per-epoch lists
@@ -33,7 +33,7 @@ def plot_history(history: dict, path, title: str | None = None) -> str:
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
     panels = [("loss", "loss (cross-entropy)")] + ([("accuracy", "accuracy (%)")] if has_acc else [])
     for ax, (key, label) in zip(axes, panels):
-        for name, style, what in ((key, "o-", "training"), (f"val_{key}", "s--", "validation")):
+        for name, style, what in ((key, "o-", "training"), (f"val_{key}", "s--", val_label)):
             values = history.get(name)
             if not values:
                 continue

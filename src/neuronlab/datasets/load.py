@@ -19,7 +19,7 @@ from .csv import read_csv
 from .idx import read_idx
 from .preprocessing import encode_labels, train_val_split
 
-__all__ = ["Dataset", "load_data", "load_idx_folder", "find_idx_files"]
+__all__ = ["Dataset", "load_data", "load_idx_folder", "find_idx_files", "read_source"]
 
 
 @dataclass
@@ -91,7 +91,7 @@ def load_idx_folder(folder):
     return train, test
 
 
-def _read_any(spec, label_column, download, cache, log):
+def read_source(spec, label_column, download, cache, log):
     """→ (X_train, y_train, X_test, y_test, name, classes or None)."""
     key = str(spec).lower()
     if key == "mnist":
@@ -147,10 +147,10 @@ def load_data(spec="mnist", test_data=None, test_fraction: float = 0.1, seed=0, 
     test_fraction : float
         Share held out (stratified, drawn from ``seed``) when the source has no test split.
     """
-    X, y, Xt, yt, name, classes = _read_any(spec, label_column, download, cache, log)
+    X, y, Xt, yt, name, classes = read_source(spec, label_column, download, cache, log)
     test_source = "test set"
     if test_data is not None:
-        X2, y2, Xt2, yt2, tname, _ = _read_any(test_data, label_column, download, cache, log)
+        X2, y2, Xt2, yt2, tname, _ = read_source(test_data, label_column, download, cache, log)
         Xt, yt = (Xt2, yt2) if Xt2 is not None else (X2, y2)
         test_source = f"test data {tname}"
     if Xt is not None and Xt.shape[1:] != X.shape[1:]:
