@@ -14,8 +14,9 @@ the ``safetensors`` library too). The header's ``__metadata__`` (string → stri
 ``extra``          any JSON the caller adds (history, epoch, class names, ...)
 =================  ==========================================================
 
-Tensors: ``params/<layer>/<W|B|...>`` for the weights, ``optimizer/<state_dict key>``
-for the optimizer state. Loading rebuilds the model from the architecture and checks
+Tensors: ``params/<layer>/<W|B|...>`` for the weights, ``buffers/<layer>/<name>`` for
+non-trainable state (``Layer.buffers()``, e.g. BatchNorm's running statistics) and
+``optimizer/<state_dict key>`` for the optimizer state. Loading rebuilds the model from the architecture and checks
 every tensor's name, dtype and shape against it before copying a single value.
 
 Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``; a
@@ -196,6 +197,7 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
     if not model.built:
         raise ValueError("save_model: the model is not built yet (give input_dim or call fit/build)")
     tensors = {f"params/{p.name}": p.value for p in model.params()}
+    tensors.update({f"buffers/{k}": np.asarray(v) for k, v in _buffers(model).items()})
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
             "architecture": json.dumps(model.get_config())}
     try:
@@ -215,6 +217,16 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
     if extra is not None:
         meta["extra"] = json.dumps(extra)
     write_safetensors(path, tensors, meta)
+
+
+def _buffers(model) -> dict[str, np.ndarray]:
+    """Non-trainable state of every layer (e.g. BatchNorm running statistics), by name."""
+    out: dict[str, np.ndarray] = {}
+    for layer in model.layers:
+        get = getattr(layer, "buffers", None)
+        if get is not None:
+            out.update(get())
+    return out
 
 
 def _json_field(path, meta, key, required=False):
@@ -275,24 +287,25 @@ def load_checkpoint(path, compile: bool = True):
     model = _build(path, arch)
 
     # every tensor must be expected, and every expected tensor present, with its dtype and shape
-    params = {f"params/{p.name}": p for p in model.params()}
+    expected = {f"params/{p.name}": p.value for p in model.params()}
+    expected.update({f"buffers/{k}": v for k, v in _buffers(model).items()})
     opt_tensors = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
-    unknown = [k for k in tensors if k not in params and not k.startswith("optimizer/")]
+    unknown = [k for k in tensors if k not in expected and not k.startswith("optimizer/")]
     if unknown:
         raise ModelFileError(f"{path}: tensor {unknown[0]!r} is not part of the declared architecture")
-    for key, p in params.items():
+    for key, target in expected.items():
         if key not in tensors:
             raise ModelFileError(f"{path}: tensor {key!r} of the declared architecture is missing")
         t = tensors[key]
-        if t.dtype != p.value.dtype:
-            raise ModelFileError(f"{path}: tensor {key!r} has dtype {t.dtype}, the architecture needs {p.value.dtype}")
-        if t.shape != p.value.shape:
+        if t.dtype != target.dtype:
+            raise ModelFileError(f"{path}: tensor {key!r} has dtype {t.dtype}, the architecture needs {target.dtype}")
+        if t.shape != target.shape:
             raise ModelFileError(f"{path}: tensor {key!r} has shape {t.shape}, the architecture declares "
-                                 f"{p.value.shape}")
-        if not np.isfinite(t).all():
+                                 f"{target.shape}")
+        if t.dtype.kind == "f" and not np.isfinite(t).all():
             raise ModelFileError(f"{path}: tensor {key!r} contains NaN or inf")
-    for key, p in params.items():
-        p.value[...] = tensors[key]
+    for key, target in expected.items():
+        target[...] = tensors[key]
 
     comp = _json_field(path, meta, "compile")
     opt_meta = _json_field(path, meta, "optimizer")
