@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from ..core import DataError
-from .mnist import MNIST_FILES
+from .mnist import MNIST_FILES, sha256_of
 
 __all__ = ["SOURCES", "cache_dir", "download", "dataset_folder"]
 
@@ -76,14 +76,6 @@ def dataset_folder(name: str, cache: str | None = None) -> str:
     return os.path.join(cache or cache_dir(), _canonical(name))
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download(name: str = "mnist", cache: str | None = None, base_url: str | None = None,
              timeout: float = 60.0, force: bool = False, log=None) -> str:
     """Download the four IDX files of ``name`` ("mnist" or "fashion-mnist"); return their folder.
@@ -108,7 +100,7 @@ def download(name: str = "mnist", cache: str | None = None, base_url: str | None
     os.makedirs(folder, exist_ok=True)
     for fname, accepted in src["sha256"].items():
         dest = os.path.join(folder, fname)
-        if not force and os.path.isfile(dest) and _sha256(dest) in accepted:
+        if not force and os.path.isfile(dest) and sha256_of(dest) in accepted:
             continue
         if log:
             log(f"downloading {url + fname}")
