@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Param", "Layer", "Registry", "NeuronlabError", "NonFiniteError", "DataError", "as_dtype"]
+__all__ = ["Param", "Layer", "Registry", "NeuronlabError", "NonFiniteError", "DataError", "as_dtype", "check_number"]
 
 
 class NeuronlabError(Exception):
@@ -22,6 +22,24 @@ class NonFiniteError(NeuronlabError, FloatingPointError):
 
 class DataError(NeuronlabError, ValueError):
     """A data file is missing, malformed, truncated or not what it claims to be."""
+
+
+def check_number(name: str, value, *, low: float = 0.0, low_open: bool = False, high: float | None = None,
+                 high_open: bool = False, owner: str | None = None) -> float:
+    """Return ``value`` as a float after checking it is a finite real number within the bounds.
+
+    Raises ValueError ``"<owner>: <name> must be a number >= low [and <= high], got <value>"``.
+    """
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+          and bool(np.isfinite(value)) and (value > low if low_open else value >= low))
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        bound = f"{'>' if low_open else '>='} {low}"
+        if high is not None:
+            bound += f" and {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{owner + ': ' if owner else ''}{name} must be a number {bound}, got {value!r}")
+    return float(value)
 
 
 def as_dtype(dtype) -> np.dtype:

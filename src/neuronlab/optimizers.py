@@ -27,24 +27,11 @@ import math
 
 import numpy as np
 
-from .core import NonFiniteError, Param, Registry
+from .core import NonFiniteError, Param, Registry, check_number
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "get", "names"]
 
 registry = Registry("optimizer")
-
-
-def _check_hyper(name, value, low=0.0, low_open=False, high=None, high_open=False):
-    ok = (value is not None and not isinstance(value, bool) and isinstance(value, (int, float, np.number))
-          and np.isfinite(value) and (value > low if low_open else value >= low))
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low}"
-        if high is not None:
-            bound += f" and {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -73,10 +60,10 @@ class Optimizer:
 
     def __init__(self, lr: float, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
-        self.lr = _check_hyper("lr", lr, low_open=True)
-        self.weight_decay = _check_hyper("weight_decay", weight_decay)
-        self.clipnorm = None if clipnorm is None else _check_hyper("clipnorm", clipnorm, low_open=True)
-        self.clipvalue = None if clipvalue is None else _check_hyper("clipvalue", clipvalue, low_open=True)
+        self.lr = check_number("lr", lr, low_open=True)
+        self.weight_decay = check_number("weight_decay", weight_decay)
+        self.clipnorm = None if clipnorm is None else check_number("clipnorm", clipnorm, low_open=True)
+        self.clipvalue = None if clipvalue is None else check_number("clipvalue", clipvalue, low_open=True)
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
@@ -236,8 +223,8 @@ class SGD(Optimizer):
                  nesterov: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.momentum = _check_hyper("momentum", momentum)
-        self.dampening = _check_hyper("dampening", dampening)
+        self.momentum = check_number("momentum", momentum)
+        self.dampening = check_number("dampening", dampening)
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov=True requires momentum > 0 and dampening = 0")
         self.nesterov = bool(nesterov)
@@ -288,9 +275,9 @@ class Adagrad(Optimizer):
                  lr_decay: float = 0.0, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.eps = _check_hyper("eps", eps)
-        self.initial_accumulator_value = _check_hyper("initial_accumulator_value", initial_accumulator_value)
-        self.lr_decay = _check_hyper("lr_decay", lr_decay)
+        self.eps = check_number("eps", eps)
+        self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value)
+        self.lr_decay = check_number("lr_decay", lr_decay)
 
     def update(self, p, g, state):
         t = self.count(state)
@@ -328,8 +315,8 @@ class Adadelta(Optimizer):
     def __init__(self, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6, weight_decay: float = 0.0,
                  clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.rho = _check_hyper("rho", rho, high=1.0)
-        self.eps = _check_hyper("eps", eps)
+        self.rho = check_number("rho", rho, high=1.0)
+        self.eps = check_number("eps", eps)
 
     def update(self, p, g, state):
         Eg2 = self.slot(state, "square_avg", p)
@@ -378,9 +365,9 @@ class RMSprop(Optimizer):
                  centered: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.rho = _check_hyper("rho", rho, high=1.0)
-        self.eps = _check_hyper("eps", eps)
-        self.momentum = _check_hyper("momentum", momentum)
+        self.rho = check_number("rho", rho, high=1.0)
+        self.eps = check_number("eps", eps)
+        self.momentum = check_number("momentum", momentum)
         self.centered = bool(centered)
 
     def update(self, p, g, state):
@@ -439,9 +426,9 @@ class Adam(Optimizer):
                  amsgrad: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.beta1 = _check_hyper("beta1", beta1, high=1.0, high_open=True)
-        self.beta2 = _check_hyper("beta2", beta2, high=1.0, high_open=True)
-        self.eps = _check_hyper("eps", eps)
+        self.beta1 = check_number("beta1", beta1, high=1.0, high_open=True)
+        self.beta2 = check_number("beta2", beta2, high=1.0, high_open=True)
+        self.eps = check_number("eps", eps)
         self.amsgrad = bool(amsgrad)
 
     def update(self, p, g, state):

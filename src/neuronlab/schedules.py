@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from .callbacks import Callback
-from .core import Registry
+from .core import Registry, check_number
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "CosineDecay", "LearningRateScheduler",
            "ReduceLROnPlateau", "get", "names"]
@@ -31,19 +31,6 @@ def _positive_int(name, value, owner, allow_zero=False):
         raise ValueError(f"{owner}: {name} must be a {'non-negative' if allow_zero else 'positive'} integer, "
                          f"got {value!r}")
     return value
-
-
-def _number(name, value, owner, low=0.0, high=None, low_open=False, high_open=False):
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low}"
-        if high is not None:
-            bound += f" and {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{owner}: {name} must be a number {bound}, got {value!r}")
-    return float(value)
 
 
 class Schedule:
@@ -75,7 +62,7 @@ class StepDecay(Schedule):
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         self.step_size = _positive_int("step_size", step_size, "StepDecay")
-        self.gamma = _number("gamma", gamma, "StepDecay", low_open=True)
+        self.gamma = check_number("gamma", gamma, owner="StepDecay", low_open=True)
 
     def __call__(self, t, lr0):
         return lr0 * self.gamma ** (t // self.step_size)
@@ -93,7 +80,7 @@ class ExponentialDecay(Schedule):
     """
 
     def __init__(self, gamma: float, decay_steps: int = 1):
-        self.gamma = _number("gamma", gamma, "ExponentialDecay", low_open=True)
+        self.gamma = check_number("gamma", gamma, owner="ExponentialDecay", low_open=True)
         self.decay_steps = _positive_int("decay_steps", decay_steps, "ExponentialDecay")
 
     def __call__(self, t, lr0):
@@ -120,9 +107,9 @@ class CosineDecay(Schedule):
 
     def __init__(self, T: int, lr_min: float = 0.0, warmup: int = 0, warmup_start_factor: float = 1.0 / 3.0):
         self.T = _positive_int("T", T, "CosineDecay")
-        self.lr_min = _number("lr_min", lr_min, "CosineDecay")
+        self.lr_min = check_number("lr_min", lr_min, owner="CosineDecay")
         self.warmup = _positive_int("warmup", warmup, "CosineDecay", allow_zero=True)
-        self.warmup_start_factor = _number("warmup_start_factor", warmup_start_factor, "CosineDecay",
+        self.warmup_start_factor = check_number("warmup_start_factor", warmup_start_factor, owner="CosineDecay",
                                            low_open=True, high=1.0)
 
     def __call__(self, t, lr0):
@@ -236,12 +223,12 @@ class ReduceLROnPlateau(Callback):
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.monitor, self.mode, self.threshold_mode = monitor, mode, threshold_mode
-        self.factor = _number("factor", factor, "ReduceLROnPlateau", low_open=True, high=1.0, high_open=True)
+        self.factor = check_number("factor", factor, owner="ReduceLROnPlateau", low_open=True, high=1.0, high_open=True)
         self.patience = _positive_int("patience", patience, "ReduceLROnPlateau", allow_zero=True)
-        self.threshold = _number("threshold", threshold, "ReduceLROnPlateau")
+        self.threshold = check_number("threshold", threshold, owner="ReduceLROnPlateau")
         self.cooldown = _positive_int("cooldown", cooldown, "ReduceLROnPlateau", allow_zero=True)
-        self.min_lr = _number("min_lr", min_lr, "ReduceLROnPlateau")
-        self.eps = _number("eps", eps, "ReduceLROnPlateau")
+        self.min_lr = check_number("min_lr", min_lr, owner="ReduceLROnPlateau")
+        self.eps = check_number("eps", eps, owner="ReduceLROnPlateau")
         self.verbose = verbose
         self.reset()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import activations as _act
 from ..core import Registry
 
-__all__ = ["registry", "Buffers"]
+__all__ = ["registry", "Buffers", "WithActivation"]
 
 registry = Registry("layer")
 
@@ -27,3 +28,19 @@ class Buffers:
                 self._bufs.clear()
             buf = self._bufs[key] = np.empty(shape, dtype=dtype)
         return buf
+
+
+class WithActivation:
+    """Mixin for layers ending in an activation f: f's name and arguments in ``config()``."""
+
+    def activation_config(self) -> dict:
+        cfg = {"activation": self.activation.name}
+        if self.activation.config():
+            cfg["activation_config"] = self.activation.config()
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: dict):
+        cfg = dict(cfg)
+        activation = _act.get(cfg.pop("activation", None), **cfg.pop("activation_config", {}))
+        return cls(activation=activation, **cfg)

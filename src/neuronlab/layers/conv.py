@@ -24,7 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import activations as _act
 from .. import initializers as _init
 from ..core import Layer, Param
-from .base import Buffers, registry
+from .base import Buffers, WithActivation, registry
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "to_nhwc", "to_nchw", "kernel_from_torch", "kernel_to_torch"]
@@ -149,7 +149,7 @@ class _Spatial2D(Layer):
 
 
 @registry.register("conv2d", "conv")
-class Conv2D(_Spatial2D):
+class Conv2D(WithActivation, _Spatial2D):
     """2-D convolution on NHWC images: Z = cols(X) · W + B, H = f(Z).
 
     Each output pixel (p, q) of filter f is the guide's weighted sum over its window::
@@ -316,19 +316,10 @@ class Conv2D(_Spatial2D):
     def config(self):
         cfg = {"filters": self.filters, "kernel_size": list(self.kernel_size), "stride": list(self.stride),
                "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
-               "activation": self.activation.name}
-        if self.activation.config():
-            cfg["activation_config"] = self.activation.config()
+               **self.activation_config()}
         cfg["init"] = self.init if isinstance(self.init, str) else self.init.name
         cfg.update(self._base_config())
         return cfg
-
-    @classmethod
-    def from_config(cls, cfg: dict):
-        cfg = dict(cfg)
-        act = cfg.pop("activation", None)
-        act_cfg = cfg.pop("activation_config", {})
-        return cls(activation=_act.get(act, **act_cfg), **cfg)
 
 
 class _Pool2D(_Spatial2D):

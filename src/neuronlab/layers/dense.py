@@ -12,13 +12,13 @@ import numpy as np
 from .. import activations as _act
 from .. import initializers as _init
 from ..core import Layer, Param
-from .base import Buffers, registry
+from .base import Buffers, WithActivation, registry
 
 __all__ = ["Dense", "Dropout"]
 
 
 @registry.register("dense")
-class Dense(Layer):
+class Dense(WithActivation, Layer):
     """Fully connected layer: Z = XW + B, H = f(Z).
 
     Backward (the guide's level 3, vectorised over the batch)::
@@ -110,20 +110,11 @@ class Dense(Layer):
         return Z
 
     def config(self):
-        cfg = {"units": self.units, "activation": self.activation.name}
-        if self.activation.config():
-            cfg["activation_config"] = self.activation.config()
+        cfg = {"units": self.units, **self.activation_config()}
         cfg["init"] = self.init if isinstance(self.init, str) else self.init.name
         if self.declared_input_dim is not None:
             cfg["input_dim"] = self.declared_input_dim
         return cfg
-
-    @classmethod
-    def from_config(cls, cfg: dict):
-        cfg = dict(cfg)
-        act = cfg.pop("activation", None)
-        act_cfg = cfg.pop("activation_config", {})
-        return cls(activation=_act.get(act, **act_cfg), **cfg)
 
 
 @registry.register("dropout")

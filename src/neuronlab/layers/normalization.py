@@ -11,13 +11,13 @@ import numpy as np
 
 from .. import activations as _act
 from ..core import Layer, Param
-from .base import Buffers, registry
+from .base import Buffers, WithActivation, registry
 
 __all__ = ["BatchNorm"]
 
 
 @registry.register("batchnorm", "batch_norm", "batchnormalization")
-class BatchNorm(Layer):
+class BatchNorm(WithActivation, Layer):
     """Batch normalisation (Ioffe & Szegedy 2015), with running statistics for inference.
 
     Training, per channel, over the m values of the batch::
@@ -176,16 +176,7 @@ class BatchNorm(Layer):
         return self.activation.apply(Z.astype(self.dtype, copy=False))
 
     def config(self):
-        cfg = {"momentum": self.momentum, "eps": self.eps, "activation": self.activation.name}
-        if self.activation.config():
-            cfg["activation_config"] = self.activation.config()
+        cfg = {"momentum": self.momentum, "eps": self.eps, **self.activation_config()}
         if self.declared_input_shape is not None:
             cfg["input_shape"] = list(self.declared_input_shape)
         return cfg
-
-    @classmethod
-    def from_config(cls, cfg: dict):
-        cfg = dict(cfg)
-        act = cfg.pop("activation", None)
-        act_cfg = cfg.pop("activation_config", {})
-        return cls(activation=_act.get(act, **act_cfg), **cfg)
