@@ -228,3 +228,24 @@ def test_divergence_stops_with_epoch_batch_lr_and_keeps_finite_weights(Xy):
     with pytest.raises(nl.NonFiniteError, match=r"epoch \d+, batch \d+/8.*lr = 1000"):
         m.fit(X * 100, y * 1e3, epochs=50, batch_size=8, verbose=0)
     assert all(np.isfinite(w).all() for w in m.get_weights())
+
+
+@pytest.mark.parametrize("last", ["rnn", "batchnorm"])
+def test_sigmoid_output_layer_without_logits_is_not_fused(last):
+    # compile used to mark any last sigmoid layer as fused with binary cross-entropy: a SimpleRNN
+    # ignored the flag (wrong gradient) and predict/evaluate called a logits() it does not have
+    rng = np.random.default_rng(0)
+    if last == "rnn":
+        X = rng.standard_normal((16, 5, 3))
+        layers = [nl.layers.SimpleRNN(2, activation="sigmoid", input_shape=(5, 3))]
+    else:
+        X = rng.standard_normal((16, 2))
+        layers = [nl.layers.BatchNorm(activation="sigmoid", input_shape=(2,))]
+    y = (rng.random((16, 2)) > 0.5).astype(float)
+    m = nl.Sequential(layers, seed=0)
+    m.compile("binary_crossentropy", "sgd")
+    assert max(nl.gradcheck(m, X, y).values()) < 1e-6
+    m.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    P = m.predict(X)
+    assert P.shape == (16, 2) and ((P > 0) & (P < 1)).all()
+    assert np.isfinite(m.evaluate(X, y)["loss"])

@@ -174,7 +174,10 @@ class Sequential:
         for layer in self.layers:
             act = getattr(layer, "activation", None)
             if act is not None:
-                fused = layer is last and act.name == self.loss.fused_activation
+                # only layers with a logits() path (Dense) honour activation_fused; a recurrent or
+                # normalisation output layer keeps its activation's own backward
+                fused = (layer is last and act.name == self.loss.fused_activation
+                         and callable(getattr(layer, "logits", None)))
                 layer.activation_fused = fused
                 act.keep_logits = fused
 
