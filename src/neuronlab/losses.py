@@ -195,7 +195,7 @@ def accuracy(P: np.ndarray, Y: np.ndarray, multilabel: bool = False) -> float:
     """Fraction correct: argmax over several classes (Y labels or one-hot); for one output,
     or every output of a multi-label (binary cross-entropy) model, [P > 0.5] = [Y > 0.5]."""
     if P.shape[1] == 1 or multilabel:
-        return float(np.mean((P > 0.5) == (Y > 0.5)))
+        return float(np.mean((P > 0.5) == (Y.reshape(P.shape) > 0.5)))  # (n,) labels: no (n, n) broadcast
     pred = P.argmax(axis=1)
     true = Y if Y.ndim == 1 else Y.argmax(axis=1)
     return float(np.mean(pred == true))
