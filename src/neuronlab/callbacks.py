@@ -92,6 +92,7 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self.best, self.wait, self.best_weights, self.best_epoch = np.inf, 0, None, None
+        self.stopped_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
         if not logs or self.monitor not in logs:
