@@ -249,3 +249,16 @@ def test_sigmoid_output_layer_without_logits_is_not_fused(last):
     P = m.predict(X)
     assert P.shape == (16, 2) and ((P > 0) & (P < 1)).all()
     assert np.isfinite(m.evaluate(X, y)["loss"])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_predict_and_evaluate_reject_a_bad_batch_size(bad):
+    # batch_size=-1 made evaluate return {"loss": 0.0}; 0 raised range()'s own message
+    m = nl.Sequential([nl.layers.Dense(1, input_dim=2)], seed=0)
+    m.compile("mse", "sgd")
+    X, y = np.ones((3, 2)), np.ones(3)
+    with pytest.raises(ValueError, match="predict: batch_size"):
+        m.predict(X, batch_size=bad)
+    with pytest.raises(ValueError, match="evaluate: batch_size"):
+        m.evaluate(X, y, batch_size=bad)
+    assert m.predict(X, batch_size=2).shape == (3, 1) and m.evaluate(X, y, batch_size=None)["loss"] >= 0

@@ -56,6 +56,15 @@ def _check_X(X, where: str, dtype) -> np.ndarray:
     return X
 
 
+def _chunk_size(batch_size, n: int, where: str) -> int:
+    """Rows per inference chunk: ``batch_size`` (a positive integer) or all n (None)."""
+    if batch_size is None:
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"{where}: batch_size must be a positive integer or None (all at once), got {batch_size!r}")
+    return int(batch_size)
+
+
 class Sequential:
     """A feed-forward network H_K = f_K(... f_1(X W_1 + B_1) ... W_K + B_K).
 
@@ -384,7 +393,7 @@ class Sequential:
         X = _check_X(X, "predict", self.dtype)
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
-        K = len(X) if batch_size is None else int(batch_size)
+        K = _chunk_size(batch_size, len(X), "predict")
         return np.concatenate([self._predict_raw(X[i:i + K])[0] for i in range(0, len(X), K)])
 
     def evaluate(self, X, y, batch_size: int | None = 8192, sample_weight=None) -> dict:
@@ -395,7 +404,7 @@ class Sequential:
         return self._evaluate_checked(X, Y, batch_size, w)
 
     def _evaluate_checked(self, X, Y, batch_size=8192, w=None) -> dict:
-        K = len(X) if batch_size is None else int(batch_size)
+        K = _chunk_size(batch_size, len(X), "evaluate")
         loss_sum = acc_sum = 0.0
         multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
         for i in range(0, len(X), K):
