@@ -263,3 +263,32 @@ def test_every_layer_family_round_trips(tmp_path, name):
     m.fit(X, y, epochs=1, batch_size=8, verbose=0)
     m2.fit(X, y, epochs=1, batch_size=8, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), m2.get_weights()))
+
+
+def test_without_safetensors_save_and_load_name_the_extra(saved, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # what a missing package looks like to import
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r'pip install "neuronlab\[cli\]"') as e:
+        nl.load_model(saved)
+    assert e.value.name == "safetensors"
+    with pytest.raises(ImportError, match=r'pip install "neuronlab\[cli\]"'):
+        _model().save(tmp_path / "new.safetensors")
+    assert not (tmp_path / "new.safetensors").exists()
+
+
+def test_the_checksum_covers_tensors_and_metadata_not_their_layout(saved, tmp_path):
+    tensors, meta = read_safetensors(saved)
+    assert meta["checksum"].startswith("sha256:") and meta["checksum"] == nl.io.checksum(tensors, meta)
+    # another writer (the safetensors library itself, other order) keeps the sum valid
+    st = pytest.importorskip("safetensors.numpy")
+    st.save_file(dict(reversed(list(tensors.items()))), str(tmp_path / "re.safetensors"), metadata=meta)
+    nl.load_model(tmp_path / "re.safetensors")
+    for change in ({"extra": json.dumps({"epoch": 2})}, {"checksum": "sha256:" + "0" * 64}):
+        st.save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={**meta, **change})
+        with pytest.raises(ModelFileError, match="checksum mismatch"):
+            nl.load_model(tmp_path / "bad.safetensors")
+    W = tensors["params/dense_1/W"].copy()
+    W[0, 0] = np.nextafter(W[0, 0], np.float32(np.inf))  # one ulp
+    st.save_file({**tensors, "params/dense_1/W": W}, str(tmp_path / "bad.safetensors"), metadata=meta)
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        nl.load_model(tmp_path / "bad.safetensors")

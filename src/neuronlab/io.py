@@ -1,8 +1,9 @@
 """Model files: safetensors with the architecture as JSON metadata; never pickle.
 
-A file is ``8-byte little-endian header length N | N bytes of JSON header | raw tensor
-bytes``, the safetensors layout, written and read here with NumPy alone (the files open in
-the ``safetensors`` library too). The header's ``__metadata__`` (string → string) holds:
+The container is the safetensors format (``8-byte length N | N bytes of JSON header | raw
+little-endian tensor bytes``), written and parsed by the official ``safetensors`` package
+(``pip install "neuronlab[cli]"``), which validates every offset in Rust. The header's
+``__metadata__`` (string → string) holds:
 
 =================  ==========================================================
 ``format``         ``"neuronlab"`` (a file without it is refused)
@@ -12,33 +13,50 @@ the ``safetensors`` library too). The header's ``__metadata__`` (string → stri
 ``optimizer``      optimizer registry name and ``get_config()``, when saved
 ``rng``            ``model.rng.bit_generator.state``, when saved
 ``extra``          any JSON the caller adds (history, epoch, class names, ...)
+``checksum``       ``"sha256:<hex>"`` of every other metadata entry and every
+                   tensor's name, dtype, shape and bytes (in name order)
 =================  ==========================================================
 
 Tensors: ``params/<layer>/<W|B|...>`` for the weights, ``buffers/<layer>/<name>`` for
 non-trainable state (``Layer.buffers()``, e.g. BatchNorm's running statistics) and
-``optimizer/<state_dict key>`` for the optimizer state. Loading rebuilds the model from the architecture and checks
-every tensor's name, dtype and shape against it before copying a single value.
+``optimizer/<state_dict key>`` for the optimizer state.
+
+Loading treats the file as hostile (see SECURITY.md): sizes are checked before anything
+is allocated (file size, header length, header JSON), the container is parsed by
+``safetensors``, the checksum is verified, the architecture JSON is checked against a
+schema, each layer's parameter shapes are compared with the file's tensors *before* the
+layer allocates them, and every tensor's name, dtype, shape and finiteness is checked
+before a single value is copied. Every failure is a :class:`ModelFileError`.
 
 Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``; a
-crash at any point leaves either the old file or the new one, never a mix.
+crash at any point leaves either the old file or the new one, never a mix. Temporary
+files left by killed writers are removed by the next successful save.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
 
 import numpy as np
 
-from .core import NeuronlabError
+from .core import NeuronlabError, NonFiniteError
 
 __all__ = ["ModelFileError", "save_model", "load_model", "load_checkpoint", "read_safetensors",
-           "write_safetensors", "read_header", "FORMAT", "FORMAT_VERSION"]
+           "write_safetensors", "read_header", "checksum", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "neuronlab"
 FORMAT_VERSION = 1
-MAX_HEADER_BYTES = 100 << 20
+MAX_HEADER_BYTES = 16 << 20       # the JSON header (safetensors' own cap is 100 MB)
+MAX_HEADER_CONTAINERS = 200_000   # JSON arrays/objects in the header: bounds its size in memory
+MAX_ARCHITECTURE_BYTES = 1 << 20  # the architecture JSON inside the metadata
+MAX_LAYERS = 1000
+MAX_SAMPLE_VALUES = 1 << 31       # values in one input sample (prod of input_shape)
+_CHECKSUM = "checksum"
 
 _DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
            "F16": np.float16, "U32": np.uint32, "I32": np.int32, "F32": np.float32, "U64": np.uint64,
@@ -47,41 +65,88 @@ _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
 class ModelFileError(NeuronlabError, ValueError):
-    """A model file is missing, not a neuronlab safetensors file, truncated, or does not
-    match the architecture it declares (a tensor's name, dtype or shape)."""
+    """A model file is missing, not a neuronlab safetensors file, truncated, corrupted
+    (checksum), too large in a declared size, or does not match the architecture it
+    declares (a tensor's name, dtype, shape or finiteness). The only error loading raises
+    for a bad file."""
+
+
+def _safetensors():
+    try:
+        import safetensors.numpy as st
+        from safetensors import SafetensorError
+    except ImportError:
+        raise ImportError('model files need the safetensors package: pip install "neuronlab[cli]"',
+                          name="safetensors") from None
+    return st, SafetensorError
 
 
 # -- the container --------------------------------------------------------------------------
+def _little_endian(arr) -> np.ndarray:
+    arr = np.asarray(arr)  # (np.ascontiguousarray would turn a 0-d scalar into shape (1,))
+    if arr.dtype not in _CODES:
+        raise ValueError(f"write_safetensors: dtype {arr.dtype} is not supported")
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
+def checksum(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
+    """``"sha256:<hex>"`` of the metadata (but its ``checksum`` entry) and the tensors.
+
+    Each metadata key and value, then each tensor's name, dtype code, shape and
+    little-endian bytes, in sorted order and length-prefixed: the sum does not depend on
+    where a writer put the tensors in the file, only on what the file says.
+    """
+    h = hashlib.sha256(b"neuronlab checksum 1\n")
+
+    def field(b: bytes):
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+
+    for key in sorted(metadata):
+        if key != _CHECKSUM:
+            field(key.encode("utf-8", "surrogatepass"))
+            field(metadata[key].encode("utf-8", "surrogatepass"))
+    for name in sorted(tensors):
+        arr = _little_endian(tensors[name])
+        field(name.encode("utf-8", "surrogatepass"))
+        field(_CODES[arr.dtype.newbyteorder("=")].encode())
+        field(json.dumps(list(arr.shape)).encode())
+        h.update(arr.nbytes.to_bytes(8, "little"))
+        h.update(arr.reshape(-1).view(np.uint8))
+    return "sha256:" + h.hexdigest()
+
+
 def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """Write ``tensors`` (name → array) and string ``metadata`` as a safetensors file, atomically."""
-    header: dict = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs, offset = [], 0
-    for name, arr in tensors.items():
-        arr = np.asarray(arr)  # (np.ascontiguousarray would turn a 0-d scalar into shape (1,))
-        if arr.dtype not in _CODES:
-            raise ValueError(f"write_safetensors: tensor {name!r} has unsupported dtype {arr.dtype}")
-        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
-        header[name] = {"dtype": _CODES[arr.dtype], "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    head += b" " * (-len(head) % 8)  # pad so that the data starts 8-byte aligned
-    _atomic_write(path, [len(head).to_bytes(8, "little"), head, *blobs])
+    """Write ``tensors`` (name → array) and string ``metadata`` as a safetensors file, atomically.
+
+    When the metadata says ``format = "neuronlab"`` its ``checksum`` entry is (re)computed.
+    """
+    st, _ = _safetensors()
+    arrays = {str(k): _little_endian(v) for k, v in tensors.items()}
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    if meta.get("format") == FORMAT:
+        meta[_CHECKSUM] = checksum(arrays, meta)
+    data = st.save(arrays, metadata=meta or None)
+    _atomic_write(path, data)
 
 
-def _atomic_write(path, chunks) -> None:
+def _atomic_write(path, data: bytes) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    base = os.path.basename(path)
+    mode = _new_file_mode(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         tmp = None
         try:  # make the rename itself durable
@@ -93,90 +158,187 @@ def _atomic_write(path, chunks) -> None:
         except OSError:
             pass
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+        if tmp is not None:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+    _remove_stale_temporaries(folder, base)
 
 
-def _parse_header(path, raw: bytes, file_size: int) -> tuple[dict, int]:
-    if file_size < 8:
-        raise ModelFileError(f"{path}: not a neuronlab model file (only {file_size} bytes)")
-    n = int.from_bytes(raw[:8], "little")
-    if n > MAX_HEADER_BYTES or n < 2:
-        raise ModelFileError(f"{path}: not a neuronlab model file (not safetensors: header length {n})")
-    if 8 + n > file_size:
-        raise ModelFileError(f"{path}: truncated: the header needs {n} bytes, the file has {file_size - 8}")
+def _new_file_mode(path) -> int:
+    """The permission bits the saved file gets: the replaced file's, else 0o666 minus the umask."""
     try:
-        header = json.loads(raw[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _remove_stale_temporaries(folder, base) -> None:
+    """Delete ``.<base>.<pid>.*.tmp`` files whose writer process no longer exists (killed saves)."""
+    if os.name != "posix":
+        return
+    pattern = re.compile(rf"\.{re.escape(base)}\.(\d+)\.[^/]+\.tmp")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        try:
+            os.remove(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _open_checked(path):
+    """Open a regular file for reading and return ``(file, size)``."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (returned)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot open ({e.strerror or e})") from None
+    st = os.fstat(f.fileno())
+    if not stat.S_ISREG(st.st_mode):
+        f.close()
+        raise ModelFileError(f"{path}: not a regular file")
+    return f, st.st_size
+
+
+def _header_length(path, first: bytes, size: int) -> int:
+    if size < 8:
+        raise ModelFileError(f"{path}: not a neuronlab model file (only {size} bytes)")
+    n = int.from_bytes(first[:8], "little")
+    if n < 2 or n > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{path}: not a neuronlab model file (not safetensors: header length {n}, "
+                             f"the limit is {MAX_HEADER_BYTES})")
+    if 8 + n > size:
+        raise ModelFileError(f"{path}: truncated: the header needs {n} bytes, the file has {size - 8}")
+    return n
+
+
+def _parse_header(path, head: bytes, data_len: int) -> tuple[dict, dict]:
+    """Check the JSON header's structure; return ``(tensor infos, metadata)``.
+
+    An info is ``(dtype code, shape, (start, end))``. Each tensor's dtype must be one this
+    reader knows, its shape must account for exactly its byte range, and that range must
+    lie inside the data; gaps and overlaps are left to ``safetensors``.
+    """
+    if head.count(b"[") + head.count(b"{") > MAX_HEADER_CONTAINERS:
+        raise ModelFileError(f"{path}: the header has more than {MAX_HEADER_CONTAINERS} JSON arrays/objects")
+    try:
+        header = json.loads(head.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{path}: not a neuronlab model file (header is not UTF-8)") from None
+    except _DuplicateKey as e:
+        raise ModelFileError(f"{path}: the header names {e.args[0]!r} twice") from None
+    except (ValueError, RecursionError):
         raise ModelFileError(f"{path}: not a neuronlab model file (header is not JSON)") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: not a neuronlab model file (header is not a JSON object)")
-    return header, 8 + n
+    meta = header.pop("__metadata__", None)
+    meta = {} if meta is None else meta
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ModelFileError(f"{path}: metadata must map strings to strings")
+    infos = {}
+    for name, info in header.items():
+        try:
+            code = info["dtype"]
+            dtype = np.dtype(_DTYPES[code])
+            shape = tuple(info["shape"])
+            lo, hi = info["data_offsets"]
+            ok = (all(type(d) is int and d >= 0 for d in (*shape, lo, hi)) and lo <= hi
+                  and set(info) == {"dtype", "shape", "data_offsets"})
+        except (KeyError, TypeError, ValueError):
+            raise ModelFileError(f"{path}: tensor {name!r} has a malformed header entry") from None
+        if not ok:
+            raise ModelFileError(f"{path}: tensor {name!r} has a malformed shape or offsets")
+        need = dtype.itemsize
+        for d in shape:
+            need *= d
+        if hi - lo != need:
+            raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape} ({code}, {need} bytes) "
+                                 f"but its data holds {hi - lo} bytes")
+        if hi > data_len:
+            raise ModelFileError(f"{path}: truncated: tensor {name!r} needs bytes up to {hi}, "
+                                 f"the file has {data_len} data bytes")
+        infos[name] = (code, shape, (lo, hi))
+    return infos, meta
 
 
 def read_header(path) -> tuple[dict, dict]:
-    """``(tensor_infos, metadata)`` from a safetensors file's header, without reading the data."""
+    """``(tensor_infos, metadata)`` from a safetensors file's header, without reading the data.
+
+    A tensor info is ``(dtype code, shape, (start, end))``.
+    """
     path = os.fspath(path)
-    size = _file_size(path)
-    with open(path, "rb") as f:
+    f, size = _open_checked(path)
+    with f:
         first = f.read(8)
-        n = int.from_bytes(first, "little") if len(first) == 8 else 0
-        raw = first + f.read(min(n, MAX_HEADER_BYTES + 1))
-    header, _ = _parse_header(path, raw, size)
-    meta = header.pop("__metadata__", None) or {}
-    return header, meta
+        n = _header_length(path, first, size)
+        head = f.read(n)
+    if len(head) != n:
+        raise ModelFileError(f"{path}: truncated while reading the header")
+    return _parse_header(path, head, size - 8 - n)
 
 
-def _file_size(path) -> int:
-    if not os.path.isfile(path):
-        raise ModelFileError(f"{path}: no such file")
-    return os.path.getsize(path)
+def _read(path) -> tuple[dict[str, np.ndarray], dict[str, str], dict]:
+    """Read-only arrays, metadata and tensor infos of a safetensors file, every size checked first."""
+    st, SafetensorError = _safetensors()
+    f, size = _open_checked(path)
+    with f:
+        first = f.read(8)
+        n = _header_length(path, first, size)
+        raw = first + f.read(size - 8)
+    if len(raw) != size:
+        raise ModelFileError(f"{path}: truncated while reading ({len(raw)} of {size} bytes)")
+    infos, meta = _parse_header(path, raw[8:8 + n], size - 8 - n)
+    try:  # the authoritative parse: offsets contiguous, no overlap, the data fully covered
+        tensors = st.load(raw)
+    except (SafetensorError, KeyError, ValueError, TypeError) as e:
+        raise ModelFileError(f"{path}: not a valid safetensors file ({e})") from None
+    if tensors.keys() != infos.keys():
+        raise ModelFileError(f"{path}: the safetensors header and its tensors disagree")
+    return tensors, meta, infos
 
 
 def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read every tensor and the metadata of a safetensors file, checking its structure.
+    """Every tensor (as a writable copy) and the metadata of a safetensors file, checked.
 
     Each tensor's declared dtype and shape must account for exactly its byte range, the
     ranges must tile the data section, and the file must not be truncated.
     """
     path = os.fspath(path)
-    size = _file_size(path)
-    with open(path, "rb") as f:
-        raw = f.read()
-    header, start = _parse_header(path, raw, size)
-    meta = header.pop("__metadata__", None) or {}
-    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise ModelFileError(f"{path}: metadata must map strings to strings")
-    data_len = size - start
-    spans, tensors = [], {}
-    for name, info in header.items():
-        try:
-            dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
-            shape = tuple(info["shape"])
-            lo, hi = info["data_offsets"]
-            ok = all(isinstance(d, int) and d >= 0 for d in (*shape, lo, hi)) and lo <= hi
-        except (KeyError, TypeError, ValueError):
-            raise ModelFileError(f"{path}: tensor {name!r} has a malformed header entry") from None
-        if not ok:
-            raise ModelFileError(f"{path}: tensor {name!r} has a malformed shape or offsets")
-        need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-        if hi - lo != need:
-            raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape} ({info['dtype']}, {need} bytes) "
-                                 f"but its data holds {hi - lo} bytes")
-        if hi > data_len:
-            raise ModelFileError(f"{path}: truncated: tensor {name!r} needs bytes up to {hi}, "
-                                 f"the file has {data_len} data bytes")
-        spans.append((lo, hi, name))
-        tensors[name] = np.frombuffer(raw, dtype=dtype, count=need // dtype.itemsize,
-                                      offset=start + lo).reshape(shape).astype(dtype.newbyteorder("="))
-    pos = 0
-    for lo, hi, name in sorted(spans):
-        if lo != pos:
-            raise ModelFileError(f"{path}: tensor {name!r} starts at byte {lo}, expected {pos} (overlap or gap)")
-        pos = hi
-    if pos != data_len:
-        raise ModelFileError(f"{path}: {data_len - pos} unexpected bytes after the last tensor")
-    return tensors, meta
+    tensors, meta, _ = _read(path)
+    return {k: np.array(v) for k, v in tensors.items()}, meta
 
 
 # -- models --------------------------------------------------------------------------------
@@ -193,6 +355,12 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
         Store ``model.rng``'s state (shuffling and dropout continue the same sequence).
     extra : dict, optional
         JSON-able data stored alongside (e.g. history, epoch, class names).
+
+    Raises
+    ------
+    NonFiniteError
+        A weight or buffer holds NaN or inf, or the optimizer state holds NaN: nothing is
+        written and a previous file at ``path`` is left as it was.
     """
     if not model.built:
         raise ValueError("save_model: the model is not built yet (give input_dim or call fit/build)")
@@ -216,6 +384,13 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
         meta["rng"] = json.dumps(model.rng.bit_generator.state)
     if extra is not None:
         meta["extra"] = json.dumps(extra)
+    for key, arr in tensors.items():  # a file that load_model would refuse is never written
+        if arr.dtype.kind != "f":
+            continue
+        state = key.startswith("optimizer/")  # (Adam's second moment may overflow to inf harmlessly)
+        if np.isnan(arr).any() if state else not np.isfinite(arr).all():
+            raise NonFiniteError(f"save_model: {key!r} holds {'NaN' if state else 'NaN or inf'}; refusing to "
+                                 f"write {os.fspath(path)!r} (a file already there is left as it was)")
     write_safetensors(path, tensors, meta)
 
 
@@ -229,14 +404,16 @@ def _buffers(model) -> dict[str, np.ndarray]:
     return out
 
 
-def _json_field(path, meta, key, required=False):
+def _json_field(path, meta, key, required=False, limit=None):
     if key not in meta:
         if required:
             raise ModelFileError(f"{path}: the metadata has no {key!r} entry")
         return None
+    if limit is not None and len(meta[key]) > limit:
+        raise ModelFileError(f"{path}: metadata {key!r} is longer than {limit} characters")
     try:
         return json.loads(meta[key])
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # also Python's limit on digits of an int
         raise ModelFileError(f"{path}: metadata {key!r} is not valid JSON") from None
 
 
@@ -244,31 +421,125 @@ def _check_ours(path, meta):
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: a safetensors file but not a neuronlab model (no format={FORMAT!r} "
                              f"in its metadata)")
-    try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise ModelFileError(f"{path}: bad format_version {meta.get('format_version')!r}") from None
+    text = meta.get("format_version", "")
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise ModelFileError(f"{path}: bad format_version {text[:20]!r}")
+    version = int(text)
+    if version < 1:
+        raise ModelFileError(f"{path}: bad format_version {text!r}")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version} is newer than this neuronlab "
                              f"reads ({FORMAT_VERSION}); upgrade neuronlab")
 
 
-def _build(path, arch):
+def _check_checksum(path, tensors, meta):
+    want = meta.get(_CHECKSUM)
+    if want is None:  # files written before checksums (nothing else would drop the entry)
+        return
+    if checksum(tensors, meta) != want:
+        raise ModelFileError(f"{path}: checksum mismatch: the file is corrupted (its tensors or metadata "
+                             f"changed after it was written)")
+
+
+def _sample_shape(path, value):
+    ok = (isinstance(value, (list, tuple)) and 1 <= len(value) <= 8
+          and all(type(d) is int and d >= 1 for d in value))
+    if not ok:
+        raise ModelFileError(f"{path}: the architecture's input shape must be 1 to 8 positive integers, "
+                             f"got {str(value)[:80]}")
+    n = 1
+    for d in value:
+        n *= d
+    if n > MAX_SAMPLE_VALUES:
+        raise ModelFileError(f"{path}: the architecture's input shape {tuple(value)} has {n} values per "
+                             f"sample (limit {MAX_SAMPLE_VALUES})")
+    return tuple(value)
+
+
+def _planned_tensors(layer, shape) -> dict[str, tuple]:
+    """Shapes of the tensors ``layer.build(shape)`` will allocate, computed without allocating.
+
+    Exact classes only (a user's subclass is the user's own code); ``{}`` for layers without
+    parameters or an input rank ``build`` refuses before allocating. A test keeps this
+    table in step with every registered layer.
+    """
+    from .layers import GRU, LSTM, BatchNorm, Conv2D, Dense, Embedding, SimpleRNN
+
+    kind, n = type(layer), layer.name
+    if kind is Dense and len(shape) == 1:
+        return {f"params/{n}/W": (shape[0], layer.units), f"params/{n}/B": (layer.units,)}
+    if kind is Conv2D and len(shape) == 3:
+        kh, kw = layer.kernel_size
+        return {f"params/{n}/W": (kh, kw, shape[2], layer.filters), f"params/{n}/B": (layer.filters,)}
+    if kind is Embedding:
+        return {f"params/{n}/E": (layer.vocab, layer.dim)}
+    if kind is BatchNorm and len(shape) in (1, 3):
+        c = (shape[-1],)
+        return {f"params/{n}/gamma": c, f"params/{n}/beta": c, f"buffers/{n}/running_mean": c,
+                f"buffers/{n}/running_var": c}
+    if kind in (SimpleRNN, LSTM, GRU) and len(shape) == 2:
+        d, u, g = shape[1], layer.units, layer.n_gates
+        out = {f"params/{n}/W": (d, g * u), f"params/{n}/U": (u, g * u), f"params/{n}/B": (g * u,)}
+        if kind is GRU:
+            out[f"params/{n}/Bhn"] = (u,)
+        return out
+    return {}
+
+
+def _plan(path, layers, shape, infos, dtype) -> None:
+    """Walk the layers from the input shape; before a layer allocates anything, its planned
+    tensor shapes must be the ones the file holds (which fit in the file)."""
+    scratch = np.random.default_rng(0)  # the real build (model.rng) follows once all is checked
+    for layer in layers:
+        for key, want in _planned_tensors(layer, shape).items():
+            if key not in infos:
+                raise ModelFileError(f"{path}: tensor {key!r} of the declared architecture is missing")
+            if infos[key][1] != want:
+                raise ModelFileError(f"{path}: tensor {key!r} has shape {infos[key][1]}, the architecture "
+                                     f"declares {want}")
+        shape = layer.build(shape, scratch, dtype)
+
+
+def _build(path, arch, infos):
+    from .core import Layer
     from .layers import registry as layer_registry
     from .model import Sequential
 
+    entries = arch["layers"]
+    if len(entries) > MAX_LAYERS:
+        raise ModelFileError(f"{path}: the architecture has {len(entries)} layers (limit {MAX_LAYERS})")
     try:
         model = Sequential(seed=arch.get("seed"), dtype=arch.get("dtype", "float32"))
-        for entry in arch["layers"]:
+        layers, counts = [], {}
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("config") or {}, dict):
+                raise TypeError("each layer must be an object with a 'config' object")
             cls = layer_registry.lookup(entry["type"])
             layer = cls.from_config(dict(entry.get("config") or {}))
-            if entry.get("name"):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"{entry['type']!r} did not make a layer")
+            if entry.get("name") is not None:
                 layer.name = str(entry["name"])
+            else:  # the name Sequential.add gives, so that the plan finds the layer's tensors
+                kind = getattr(type(layer), "name", type(layer).__name__.lower())
+                counts[type(layer)] = counts.get(type(layer), 0) + 1
+                layer.name = f"{kind}_{counts[type(layer)]}"
+            layers.append(layer)
+        shape = arch.get("input_shape")
+        if shape is None and layers:
+            shape = layers[0].input_shape
+        if shape is not None:
+            _plan(path, layers, _sample_shape(path, list(shape)), infos, model.dtype)
+        for layer in layers:
             model.add(layer)
         if arch.get("input_shape") is not None and not model.built:
             model.build(tuple(arch["input_shape"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: {e})") from None
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError, IndexError,
+            RecursionError, MemoryError) as e:
+        raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: "
+                             f"{str(e)[:300]})") from None
     return model
 
 
@@ -279,12 +550,13 @@ def load_checkpoint(path, compile: bool = True):
     see :func:`load_model`.
     """
     path = os.fspath(path)
-    tensors, meta = read_safetensors(path)
+    tensors, meta, infos = _read(path)
     _check_ours(path, meta)
-    arch = _json_field(path, meta, "architecture", required=True)
+    _check_checksum(path, tensors, meta)
+    arch = _json_field(path, meta, "architecture", required=True, limit=MAX_ARCHITECTURE_BYTES)
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
         raise ModelFileError(f"{path}: the architecture must be an object with a 'layers' list")
-    model = _build(path, arch)
+    model = _build(path, arch, infos)
 
     # every tensor must be expected, and every expected tensor present, with its dtype and shape
     expected = {f"params/{p.name}": p.value for p in model.params()}
@@ -312,8 +584,10 @@ def load_checkpoint(path, compile: bool = True):
     if compile and comp is not None:
         optimizer = _optimizer(path, opt_meta, opt_tensors, model) if opt_meta is not None else "sgd"
         try:
+            if not isinstance(comp, dict) or not isinstance(comp.get("metrics") or [], list):
+                raise TypeError("compile must be an object with a 'metrics' list")
             model.compile(loss=comp["loss"], optimizer=optimizer, metrics=comp.get("metrics") or [])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelFileError(f"{path}: cannot compile with the saved loss/metrics ({e})") from None
     elif opt_tensors and opt_meta is None:
         raise ModelFileError(f"{path}: has optimizer tensors but no optimizer metadata")
@@ -321,12 +595,17 @@ def load_checkpoint(path, compile: bool = True):
     rng_state = _json_field(path, meta, "rng")
     if rng_state is not None:
         try:
-            if rng_state.get("bit_generator") != type(model.rng.bit_generator).__name__:
-                raise ValueError(f"bit generator {rng_state.get('bit_generator')!r}")
+            kind = type(model.rng.bit_generator).__name__
+            if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != kind:
+                raise ValueError("not a state of the model's bit generator")
             model.rng.bit_generator.state = rng_state
-        except (AttributeError, TypeError, ValueError, KeyError) as e:
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as e:
             raise ModelFileError(f"{path}: invalid RNG state ({e})") from None
-    extra = _json_field(path, meta, "extra") or {}
+    extra = _json_field(path, meta, "extra")
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise ModelFileError(f"{path}: metadata 'extra' must be a JSON object")
     return model, extra
 
 
@@ -334,6 +613,8 @@ def _optimizer(path, opt_meta, opt_tensors, model):
     from . import optimizers
 
     try:
+        if not isinstance(opt_meta, dict) or not isinstance(opt_meta.get("config", {}), dict):
+            raise TypeError("the optimizer entry must be an object with a 'config' object")
         cls = optimizers.registry.lookup(opt_meta["name"])
         config = dict(opt_meta.get("config", {}))
         # lr is the current one, which a schedule may have brought to 0 (a value the constructor
@@ -344,23 +625,33 @@ def _optimizer(path, opt_meta, opt_tensors, model):
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0 or lr == float("inf"):
                 raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
             opt.lr = float(lr)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the optimizer ({type(e).__name__}: {e})") from None
-    shapes = {p.name: p.value.shape for p in model.params()}
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError) as e:
+        raise ModelFileError(f"{path}: cannot rebuild the optimizer ({type(e).__name__}: {str(e)[:300]})") from None
+    params = {p.name: p.value for p in model.params()}
     for key, arr in opt_tensors.items():
+        where = f"{path}: optimizer tensor {'optimizer/' + key!r}"
         pname, _, slot = key.rpartition("/")
-        if key == "iterations" or not pname:
+        if key in ("iterations", "lr") or not pname:
             if arr.shape != ():
-                raise ModelFileError(f"{path}: optimizer tensor {key!r} must be a scalar, has shape {arr.shape}")
+                raise ModelFileError(f"{where} must be a scalar, has shape {arr.shape}")
+            if key == "lr" and not (arr.dtype.kind == "f" and np.isfinite(arr) and arr >= 0):
+                raise ModelFileError(f"{where} must be a finite number >= 0, is {arr!r}")
+            if key == "iterations" and not (arr.dtype.kind in "iu" and 0 <= int(arr) < 2**53):
+                raise ModelFileError(f"{where} must be a count >= 0, is {arr!r}")
             continue
-        if pname not in shapes:
-            raise ModelFileError(f"{path}: optimizer tensor {'optimizer/' + key!r} names no parameter of the model")
-        if arr.shape not in (shapes[pname], ()):
-            raise ModelFileError(f"{path}: optimizer tensor {'optimizer/' + key!r} has shape {arr.shape}, "
-                                 f"its parameter has {shapes[pname]}")
+        if pname not in params:
+            raise ModelFileError(f"{where} names no parameter of the model")
+        if arr.shape not in (params[pname].shape, ()):
+            raise ModelFileError(f"{where} has shape {arr.shape}, its parameter has {params[pname].shape}")
+        if arr.shape == () and not (arr.dtype.kind in "iu" and 0 <= int(arr) < 2**53):
+            raise ModelFileError(f"{where} must be a step count >= 0, is {arr!r}")
+        if arr.shape != () and arr.dtype != params[pname].dtype:
+            raise ModelFileError(f"{where} has dtype {arr.dtype}, its parameter has {params[pname].dtype}")
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            raise ModelFileError(f"{where} contains NaN")
     try:
         opt.load_state_dict(opt_tensors)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ModelFileError(f"{path}: cannot restore the optimizer state ({e})") from None
     return opt
 
@@ -376,7 +667,10 @@ def load_model(path, compile: bool = True):
     Raises
     ------
     ModelFileError
-        Missing file, not a neuronlab safetensors file, truncated, or a tensor that does
-        not match the declared architecture.
+        For any bad file: missing, not a neuronlab safetensors file, truncated, corrupted
+        (checksum mismatch), a declared size over the limits, or a tensor that does not
+        match the declared architecture. No other exception comes from the file's content.
+    ImportError
+        When the ``safetensors`` package is not installed (``pip install "neuronlab[cli]"``).
     """
     return load_checkpoint(path, compile=compile)[0]
