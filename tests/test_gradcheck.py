@@ -90,3 +90,12 @@ def test_a_wrong_fused_gradient_is_caught(monkeypatch, rng):
     monkeypatch.setattr(nl.losses.CategoricalCrossEntropy, "_gradient",
                         lambda self, P, Y, fused: 2 * original(self, P, Y, fused))
     assert max(nl.gradcheck(m, X, y).values()) > 0.5
+
+
+def test_layer_input_gradient_of_a_non_contiguous_x_and_x_left_unchanged(rng):
+    # X.T used to be perturbed through a reshape copy: numeric ∂C/∂X = 0, error reported as 1.0
+    X = rng.standard_normal((6, 4))
+    before = X.copy()
+    errors = nl.gradcheck(nl.layers.Dense(3, "tanh"), X.T)
+    assert errors["X"] < 1e-6, errors
+    np.testing.assert_array_equal(X, before)

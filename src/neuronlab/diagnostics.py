@@ -65,7 +65,7 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
         Parameter name (and "X" for a layer) → max |analytic - numeric| / max |gradient|.
     """
     pick_rng = np.random.default_rng(seed)
-    X = np.asarray(X, dtype=np.float64)
+    X = np.array(X, dtype=np.float64, order="C")  # a private contiguous copy: perturbed in place below
     if isinstance(model_or_layer, Sequential):
         model = clone(model_or_layer, np.float64)
         model._require_compiled("gradcheck")
