@@ -191,3 +191,24 @@ def test_backprop_norms_equal_torch_output_gradients(rng):
         assert bp[name] == pytest.approx(out.grad.norm().item(), rel=1e-12)
     # the same pass filled Param.grad: the weight gradients agree with layer_stats on the same data
     assert gradient_norms(m) == {s["layer"]: s["grad_norm"] for s in layer_stats(m, X, y)}
+
+
+def test_measuring_on_data_leaves_the_generator_and_running_statistics_alone(rng):
+    # layer_stats / backprop_norms on (X, y) used to draw dropout masks from model.rng and move
+    # BatchNorm's running statistics, so a later fit differed from one without the measurement
+    X, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
+
+    def model():
+        m = nl.Sequential([nl.layers.Dense(8, "relu", input_dim=4), nl.layers.Dropout(0.5),
+                           nl.layers.BatchNorm(), nl.layers.Dense(3, "softmax")], seed=1)
+        m.compile("categorical_crossentropy", "sgd")
+        return m
+
+    a, b = model(), model()
+    nl.inspect.layer_stats(b, X, y)
+    nl.inspect.backprop_norms(b, X, y)
+    for m in (a, b):
+        m.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    for p, q in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(p, q)
+    np.testing.assert_array_equal(a.layers[2].running_mean, b.layers[2].running_mean)

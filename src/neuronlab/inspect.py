@@ -118,6 +118,23 @@ def saturated_fraction(layer, threshold: float = 0.99) -> float | None:
     return None
 
 
+def _probe_pass(model, X, y, where):
+    """One training-mode forward and backward pass on (X, y) that leaves no trace but ``Param.grad``
+    and the cached activations: the generator (dropout masks) and the non-trainable buffers
+    (BatchNorm running statistics) are put back, so a later ``fit`` runs as if it never happened."""
+    model._require_compiled(where)
+    Xc, Y = model._check_data(X, y, where)
+    rng_state = model.rng.bit_generator.state
+    saved = [(arr, arr.copy()) for layer in model.layers for arr in layer.buffers().values()]
+    try:
+        P = model.forward(Xc, training=True)
+        return P, model.loss.gradient(P, Y, fused=model._fused)
+    finally:
+        model.rng.bit_generator.state = rng_state
+        for arr, old in saved:
+            arr[...] = old
+
+
 def backprop_norms(model, X, y) -> dict[str, float]:
     """‖∂C/∂h^K‖ per layer: the error signal back-propagation carries into each layer's output.
 
@@ -126,11 +143,9 @@ def backprop_norms(model, X, y) -> dict[str, float]:
     ∂C/∂Z directly (softmax + cross-entropy, sigmoid + binary cross-entropy) the value is
     ‖∂C/∂Z^L‖. Each step back multiplies the signal by f'(Z) and Wᵀ, which is why it shrinks
     (vanishing) or grows (exploding) geometrically with depth. Input to output order.
+    The model's generator and BatchNorm running statistics are left as they were.
     """
-    model._require_compiled("backprop_norms")
-    Xc, Y = model._check_data(X, y, "backprop_norms")
-    P = model.forward(Xc, training=True)
-    G = model.loss.gradient(P, Y, fused=model._fused)
+    _, G = _probe_pass(model, X, y, "backprop_norms")
     out = {}
     for layer in reversed(model.layers):
         out[layer.name] = _norm([G])  # before backward, which may overwrite G in place
@@ -147,7 +162,8 @@ def layer_stats(model, X=None, y=None, previous=None, threshold: float = 0.99) -
     ----------
     model : Sequential
         With X and y: compiled; one training-mode forward pass and one backward pass are run
-        on (X, y) (the weights are not updated). Without them: the state left by the last
+        on (X, y) (no update; the generator and BatchNorm running statistics are left as they
+        were). Without them: the state left by the last
         training step (``Param.grad``, the cached activations).
     previous : dict, optional
         Layer name → copies of its parameters before the last update, for ``update_ratio``
@@ -162,10 +178,7 @@ def layer_stats(model, X=None, y=None, previous=None, threshold: float = 0.99) -
     if X is not None:
         if y is None:
             raise ValueError("layer_stats: give y with X")
-        model._require_compiled("layer_stats")
-        Xc, Y = model._check_data(X, y, "layer_stats")
-        P = model.forward(Xc, training=True)
-        model.backward(model.loss.gradient(P, Y, fused=model._fused))
+        model.backward(_probe_pass(model, X, y, "layer_stats")[1])
     if not model.built:
         raise ValueError("layer_stats: the model is not built yet")
     g, w = gradient_norms(model), weight_norms(model)
