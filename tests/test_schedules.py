@@ -190,3 +190,15 @@ def test_reduce_on_plateau_in_fit():
     assert ReduceLROnPlateau(monitor="val_accuracy").mode == "max"
     with pytest.raises(ValueError, match="val_loss"):
         model.fit(X, y, epochs=1, verbose=0, callbacks=[ReduceLROnPlateau()])
+
+
+def test_function_schedule_may_return_numpy_scalars():
+    # np.float32 / np.float64 from a user's function were refused as "not a finite number"
+    m = nl.Sequential([nl.layers.Dense(1, input_dim=2)], seed=0)
+    m.compile("mse", nl.optimizers.SGD(lr=0.1))
+    cb = nl.schedules.LearningRateScheduler(lambda t: np.float32(0.01) * np.float32(0.5) ** t)
+    hist = m.fit(np.ones((4, 2)), np.ones(4), epochs=2, callbacks=[cb], verbose=0)
+    assert hist.history["lr"] == pytest.approx([0.01, 0.005])
+    with pytest.raises(ValueError, match="schedule gave lr"):
+        m.fit(np.ones((4, 2)), np.ones(4), epochs=1, verbose=0,
+              callbacks=[nl.schedules.LearningRateScheduler(lambda t: True)])

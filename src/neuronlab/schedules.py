@@ -16,6 +16,7 @@ each epoch in ``History.history["lr"]`` (for ``per="step"``, the lr after the ep
 from __future__ import annotations
 
 import math
+import numbers
 
 from .callbacks import Callback
 from .core import Registry, check_number
@@ -173,7 +174,7 @@ class LearningRateScheduler(Callback):
 
     def _set(self, t):
         lr = self.schedule(t, self.lr0)
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+        if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr >= 0):
             raise ValueError(f"LearningRateScheduler: the schedule gave lr = {lr!r} at t = {t}; "
                              f"it must be a finite number >= 0")
         self.model.optimizer.lr = float(lr)
