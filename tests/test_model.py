@@ -262,3 +262,12 @@ def test_predict_and_evaluate_reject_a_bad_batch_size(bad):
     with pytest.raises(ValueError, match="evaluate: batch_size"):
         m.evaluate(X, y, batch_size=bad)
     assert m.predict(X, batch_size=2).shape == (3, 1) and m.evaluate(X, y, batch_size=None)["loss"] >= 0
+
+
+def test_validation_data_overrides_validation_split(Xy):
+    # with both, the last quarter of X used to be dropped from training and validated on nowhere
+    X, y = Xy
+    m1, m2 = mlp(), mlp()
+    h1 = m1.fit(X, y, epochs=2, batch_size=8, validation_split=0.25, validation_data=(X[:8], y[:8]), verbose=0)
+    h2 = m2.fit(X, y, epochs=2, batch_size=8, validation_data=(X[:8], y[:8]), verbose=0)
+    assert h1.history == h2.history

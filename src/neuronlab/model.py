@@ -244,7 +244,8 @@ class Sequential:
 
         ``batch_size=None`` is full-batch gradient descent (K = n), 1 is SGD, k is
         mini-batch SGD. The order is reshuffled every epoch from the model's generator.
-        ``validation_split`` holds out the last fraction of (X, y) (before shuffling).
+        ``validation_split`` holds out the last fraction of (X, y) (before shuffling);
+        ``validation_data`` overrides it (as Keras), so then all of (X, y) is trained on.
         ``sample_weight`` (n,) and/or ``class_weight`` {label: weight} weight each sample's
         loss: C = (1/K) Σ_i w_i ℓ_i over a batch of K.
         A NaN/inf loss or gradient stops training with :class:`NonFiniteError` before the
@@ -263,13 +264,12 @@ class Sequential:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-        if validation_split:
+        if validation_split and validation_data is None:
             n_val = int(round(len(X) * validation_split))
             if n_val == 0 or n_val == len(X):
                 raise ValueError(f"fit: validation_split={validation_split} leaves no training or "
                                  f"validation sample out of {len(X)}")
-            if validation_data is None:
-                validation_data = (X[-n_val:], Y[-n_val:])
+            validation_data = (X[-n_val:], Y[-n_val:])
             X, Y = X[:-n_val], Y[:-n_val]
             w = None if w is None else w[:-n_val]
         if validation_data is not None:
