@@ -52,7 +52,8 @@ __all__ = ["ModelFileError", "save_model", "load_model", "load_checkpoint", "rea
 FORMAT = "neuronlab"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 16 << 20       # the JSON header (safetensors' own cap is 100 MB)
-MAX_HEADER_CONTAINERS = 200_000   # JSON arrays/objects in the header: bounds its size in memory
+MAX_HEADER_CONTAINERS = 50_000    # JSON arrays/objects in a parsed header or metadata entry
+_DIAGNOSE_BYTES = 256 << 10       # headers safetensors refused are parsed here up to this size
 MAX_ARCHITECTURE_BYTES = 1 << 20  # the architecture JSON inside the metadata
 MAX_LAYERS = 1000
 MAX_SAMPLE_VALUES = 1 << 31       # values in one input sample (prod of input_shape)
@@ -311,7 +312,13 @@ def read_header(path) -> tuple[dict, dict]:
 
 
 def _read(path) -> tuple[dict[str, np.ndarray], dict[str, str], dict]:
-    """Read-only arrays, metadata and tensor infos of a safetensors file, every size checked first."""
+    """Read-only arrays, metadata and tensor infos of a safetensors file, every size checked first.
+
+    ``safetensors`` parses first (in Rust, against its strict schema: offsets contiguous, no
+    overlap, the data fully covered), so Python only ever builds objects from a header of
+    that shape. When it refuses a small header, the header is parsed here to say precisely
+    what is wrong.
+    """
     st, SafetensorError = _safetensors()
     f, size = _open_checked(path)
     with f:
@@ -320,11 +327,13 @@ def _read(path) -> tuple[dict[str, np.ndarray], dict[str, str], dict]:
         raw = first + f.read(size - 8)
     if len(raw) != size:
         raise ModelFileError(f"{path}: truncated while reading ({len(raw)} of {size} bytes)")
-    infos, meta = _parse_header(path, raw[8:8 + n], size - 8 - n)
-    try:  # the authoritative parse: offsets contiguous, no overlap, the data fully covered
+    try:
         tensors = st.load(raw)
     except (SafetensorError, KeyError, ValueError, TypeError) as e:
+        if n <= _DIAGNOSE_BYTES:
+            _parse_header(path, raw[8:8 + n], size - 8 - n)  # raises the precise reason when it finds one
         raise ModelFileError(f"{path}: not a valid safetensors file ({e})") from None
+    infos, meta = _parse_header(path, raw[8:8 + n], size - 8 - n)
     if tensors.keys() != infos.keys():
         raise ModelFileError(f"{path}: the safetensors header and its tensors disagree")
     return tensors, meta, infos
@@ -409,10 +418,13 @@ def _json_field(path, meta, key, required=False, limit=None):
         if required:
             raise ModelFileError(f"{path}: the metadata has no {key!r} entry")
         return None
-    if limit is not None and len(meta[key]) > limit:
+    text = meta[key]
+    if limit is not None and len(text) > limit:
         raise ModelFileError(f"{path}: metadata {key!r} is longer than {limit} characters")
+    if text.count("[") + text.count("{") > MAX_HEADER_CONTAINERS:
+        raise ModelFileError(f"{path}: metadata {key!r} has more than {MAX_HEADER_CONTAINERS} JSON arrays/objects")
     try:
-        return json.loads(meta[key])
+        return json.loads(text)
     except (ValueError, RecursionError):  # also Python's limit on digits of an int
         raise ModelFileError(f"{path}: metadata {key!r} is not valid JSON") from None
 

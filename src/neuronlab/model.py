@@ -372,20 +372,31 @@ class Sequential:
     def _step(self, batch_loss, params, epoch, b, n_batches):
         """One optimizer update, refused when the loss or the gradient is NaN/inf.
 
-        The loss is checked here; the optimizer checks the gradient norm before touching any
-        parameter. Either way the model keeps its last finite weights.
+        The loss is checked here; the optimizer checks the gradient norm ‖g‖ before touching
+        any parameter. Either way the update is not applied (the model keeps its last finite
+        weights) and one :class:`NonFiniteError` says where (epoch, batch), the loss, η, ‖g‖
+        and the first layer, in backpropagation order (from the output), whose gradient is
+        not finite; they are also its attributes ``epoch``, ``batch``, ``loss``, ``lr``,
+        ``grad_norm`` and ``layer``.
         """
-        where = f"epoch {epoch + 1}, batch {b + 1}/{n_batches}"
-        advice = ("The update was not applied; the model keeps its last finite weights. "
-                  "Try a smaller learning rate, gradient clipping (clipnorm=) or another init.")
-        if not np.isfinite(batch_loss):
-            raise NonFiniteError(f"training diverged at {where}: loss = {batch_loss}, "
-                                 f"lr = {self.optimizer.lr}. {advice}")
-        try:
-            self.optimizer.step(params)
-        except NonFiniteError as e:
-            raise NonFiniteError(f"training diverged at {where}: loss = {batch_loss}, lr = {self.optimizer.lr}; "
-                                 f"{e}. {advice}") from None
+        if np.isfinite(batch_loss):
+            try:
+                self.optimizer.step(params)
+                return
+            except NonFiniteError:
+                pass  # reported below, with the loss and the place
+        norm = self.optimizer.global_norm(params)
+        bad = next((p for p in reversed(params) if not np.isfinite(p.grad).all()), None)
+        layer = None if bad is None else next(la.name for la in self.layers if any(p is bad for p in la.params()))
+        lr = self.optimizer.lr
+        msg = (f"training diverged at epoch {epoch + 1}, batch {b + 1}/{n_batches}: loss = {batch_loss}, lr = {lr}, "
+               f"gradient norm = {norm}; ")
+        msg += (f"the gradient first went non-finite in layer {layer!r} ({bad.name}), going back from the output"
+                if bad is not None else "every gradient is finite")
+        err = NonFiniteError(msg + ". The update was not applied; the model keeps its last finite weights. "
+                             "Try a smaller learning rate, gradient clipping (clipnorm=) or another init.")
+        err.epoch, err.batch, err.loss, err.lr, err.grad_norm, err.layer = epoch + 1, b + 1, batch_loss, lr, norm, layer
+        raise err
 
     # -- inference ----------------------------------------------------------------------
     def predict(self, X, batch_size: int | None = 8192) -> np.ndarray:

@@ -101,9 +101,9 @@ class Optimizer:
         """The global-norm clipping factor (1.0 when not clipping); checks the norm is finite."""
         norm = self.global_norm(params)
         if not math.isfinite(norm):
-            bad = next((p.name for p in params if not np.isfinite(p.grad).all()), None)
+            bad = next((p.name for p in reversed(params) if not np.isfinite(p.grad).all()), None)
             raise NonFiniteError(f"{type(self).__name__}.step: the gradient norm is {norm}"
-                                 + (f" (first non-finite gradient in {bad!r})" if bad else "")
+                                 + (f" (first non-finite gradient from the output back: {bad!r})" if bad else "")
                                  + "; no parameter was updated")
         if self.clipnorm is None:
             return 1.0

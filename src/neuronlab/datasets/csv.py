@@ -20,6 +20,8 @@ LABEL_NAMES = ("label", "labels", "target", "class", "y")
 
 
 def _is_number(cell: str) -> bool:
+    if not cell.isascii() or "_" in cell:  # what Python's float() takes beyond NumPy's parser
+        return False
     try:
         float(cell)
     except ValueError:
@@ -34,10 +36,13 @@ def _sniff_delimiter(line: str) -> str | None:
     return None  # whitespace
 
 
-def _split(line: str, delimiter: str | None) -> list[str]:
+def _split(line: str, delimiter: str | None, path="", lineno=0) -> list[str]:
     if delimiter is None:
         return line.split()
-    return [c.strip() for c in next(_csv.reader([line], delimiter=delimiter))]
+    try:
+        return [c.strip() for c in next(_csv.reader([line], delimiter=delimiter), [])]
+    except _csv.Error as e:
+        raise DataError(f"{path}: row {lineno}: {e}") from None
 
 
 def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "auto",
@@ -83,13 +88,13 @@ def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "
         raise DataError(f"{path}: empty file (or empty first line)")
     if delimiter == "auto":
         delimiter = _sniff_delimiter(first)
-    cells = _split(first, delimiter)
+    cells = _split(first, delimiter, path, 1)
     has_header = (not any(_is_number(c) for c in cells)) if header == "auto" else bool(header)
     names = cells if has_header else None
     if has_header and not second.strip():
         raise DataError(f"{path}: has a header but no data rows")
     n_cols = len(cells)
-    data_cells = _split(second, delimiter) if has_header else cells
+    data_cells = _split(second, delimiter, path, 2) if has_header else cells
 
     label = _resolve_label(path, label_column, names, data_cells, n_cols)
     feat_cols = [c for c in range(n_cols) if c != label]
@@ -101,7 +106,7 @@ def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "
         kw["quotechar"] = '"'
     try:
         X = np.loadtxt(path, dtype=np.float64, usecols=feat_cols, **kw)
-    except ValueError:
+    except ValueError:  # (UnicodeDecodeError included)
         _locate_bad_cell(path, delimiter, skip, n_cols, set(feat_cols), names)
         raise DataError(f"{path}: cannot parse as a numeric table") from None
     if X.shape[0] == 0:
@@ -113,7 +118,13 @@ def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "
         raise DataError(f"{path}: row {r + skip + 1}, column {c + 1}{_name(names, c)}: value is NaN or infinite")
     y = None
     if label is not None:
-        y = np.loadtxt(path, dtype=str, usecols=[label], **kw).reshape(-1)
+        try:
+            y = np.loadtxt(path, dtype=str, usecols=[label], **kw).reshape(-1)
+        except ValueError:
+            _locate_bad_cell(path, delimiter, skip, n_cols, set(feat_cols), names)
+            raise DataError(f"{path}: cannot read the label column {label + 1}") from None
+        if len(y) != len(X):
+            raise DataError(f"{path}: {len(X)} rows of features but {len(y)} labels")
         y = _label_values(y)
     return X.astype(dtype), y
 
@@ -143,31 +154,45 @@ def _resolve_label(path, label_column, names, data_cells, n_cols):
     return i % n_cols
 
 
+def _lines(path):
+    """(line number, line) of a UTF-8 text file; DataError at the first line that is not UTF-8."""
+    lineno = 0
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for lineno, line in enumerate(f, start=1):  # noqa: B007 (used after a decode error)
+                yield lineno, line
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: row {lineno + 1} is not UTF-8 text") from None
+
+
 def _locate_bad_cell(path, delimiter, skip, n_cols, feat_cols, names):
     """Raise DataError naming the first non-numeric/empty cell or ragged row (slow path)."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno <= skip:
-                continue
-            if not line.strip():
-                raise DataError(f"{path}: row {lineno} is empty")
-            cells = _split(line, delimiter)
-            if len(cells) != n_cols:
-                raise DataError(f"{path}: row {lineno} has {len(cells)} cells, expected {n_cols}")
-            for c, cell in enumerate(cells):
-                if c in feat_cols and not _is_number(cell):
-                    what = "is empty" if not cell else f"{cell[:40]!r} is not a number"
-                    raise DataError(f"{path}: row {lineno}, column {c + 1}{_name(names, c)}: {what}")
+    for lineno, line in _lines(path):
+        if lineno <= skip or not line.strip():  # (NumPy skips blank lines too)
+            continue
+        cells = _split(line, delimiter, path, lineno)
+        if len(cells) != n_cols:
+            raise DataError(f"{path}: row {lineno} has {len(cells)} cells, expected {n_cols}")
+        for c, cell in enumerate(cells):
+            if c in feat_cols and not _is_number(cell):
+                what = "is empty" if not cell else f"{cell[:40]!r} is not a number"
+                raise DataError(f"{path}: row {lineno}, column {c + 1}{_name(names, c)}: {what}")
 
 
 def _check_row_lengths(path, delimiter, skip, n_cols, n_rows):
-    # loadtxt with usecols tolerates extra cells; make sure every row has exactly n_cols
-    if delimiter is None:
-        return
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno > skip and line.strip() and line.count(delimiter) != n_cols - 1 and '"' not in line:
-                raise DataError(f"{path}: row {lineno} has {line.count(delimiter) + 1} cells, expected {n_cols}")
+    # loadtxt with usecols tolerates extra cells (and missing ones it does not use); make sure
+    # every row has exactly n_cols
+    for lineno, line in _lines(path):
+        if lineno <= skip or not line.strip():
+            continue
+        if delimiter is None:
+            found = len(line.split())
+        elif '"' in line:
+            found = len(_split(line, delimiter, path, lineno))
+        else:
+            found = line.count(delimiter) + 1
+        if found != n_cols:
+            raise DataError(f"{path}: row {lineno} has {found} cells, expected {n_cols}")
 
 
 def _label_values(y: np.ndarray) -> np.ndarray:

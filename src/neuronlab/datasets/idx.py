@@ -2,7 +2,8 @@
 
 Layout: 2 zero bytes, a type byte, the number of dimensions d, then d big-endian uint32
 sizes, then the values in C order, big-endian. The reader checks every field and reads
-exactly the declared number of bytes, so a truncated file or a gzip bomb is caught.
+exactly the declared number of bytes, in chunks, so a truncated file or a gzip bomb is
+caught with memory bounded by the data actually present (never by a declared size).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = ["read_idx", "write_idx"]
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CODES = {np.dtype(v).newbyteorder(">").str: k for k, v in _TYPES.items()}
 MAX_BYTES = 2**33  # 8 GiB: larger declared sizes are treated as corrupt
+_CHUNK = 1 << 20
 
 
 def _is_gzip(path) -> bool:
@@ -51,24 +53,46 @@ def read_idx(path, max_bytes: int = MAX_BYTES) -> np.ndarray:
             code, ndim = head[2], head[3]
             if code not in _TYPES:
                 raise DataError(f"{path}: unknown IDX type code 0x{code:02x}")
-            if ndim == 0:
-                raise DataError(f"{path}: IDX file declares 0 dimensions")
+            if not 1 <= ndim <= 32:  # (NumPy 1.x arrays have at most 32 axes)
+                raise DataError(f"{path}: IDX file declares {ndim} dimensions (1 to 32 supported)")
             dims_raw = f.read(4 * ndim)
             if len(dims_raw) < 4 * ndim:
                 raise DataError(f"{path}: truncated IDX header")
             shape = struct.unpack(f">{ndim}I", dims_raw)
             dtype = np.dtype(_TYPES[code])
-            nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-            if nbytes > max_bytes:
+            nbytes = span = dtype.itemsize
+            for d in shape:
+                nbytes *= d
+                span *= max(d, 1)  # (NumPy refuses such shapes even with a 0 among them)
+            if max(nbytes, span) > max_bytes:
                 raise DataError(f"{path}: declared shape {shape} needs {nbytes} bytes (limit {max_bytes})")
-            data = f.read(nbytes)
+            if opener is open:  # uncompressed: the file size must be exactly header + data
+                found = os.fstat(f.fileno()).st_size - 4 - 4 * ndim
+                if found < nbytes:
+                    raise DataError(f"{path}: truncated: shape {shape} needs {nbytes} data bytes, found {found}")
+            data = _read_at_most(f, nbytes)
             if len(data) < nbytes:
                 raise DataError(f"{path}: truncated: shape {shape} needs {nbytes} data bytes, found {len(data)}")
-            if f.read(1):
+            if f.read(1):  # a gzip bomb stops here: nothing past the declared size is decompressed
                 raise DataError(f"{path}: trailing bytes after the {nbytes} data bytes of shape {shape}")
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
-    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    X = np.frombuffer(data, dtype=dtype).reshape(shape)  # writable: data is a bytearray
+    if dtype.byteorder == ">":
+        X = X.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return X
+
+
+def _read_at_most(f, nbytes: int) -> bytearray:
+    """Up to ``nbytes`` from ``f``, in chunks: memory follows the bytes that really arrive,
+    not the size a (possibly lying) header declares."""
+    data = bytearray()
+    while len(data) < nbytes:
+        chunk = f.read(min(_CHUNK, nbytes - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def write_idx(path, array: np.ndarray, compress: bool | None = None) -> None:
