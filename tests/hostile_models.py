@@ -164,7 +164,7 @@ def make_corpus(folder) -> list[tuple[str, str, str]]:
     # -- a valid container, a bad model ------------------------------------------------------------------
     add("plain-safetensors-no-metadata", _container({"a": _entry("F32", [4], 0, 16)}, f32), "not a neuronlab model")
     add_model("format-pytorch", "not a neuronlab model", edit_meta=lambda m: m.update(format="pt"))
-    add_model("format-version-newer", "newer than", edit_meta=lambda m: m.update(format_version="2"))
+    add_model("format-version-newer", "newer than", edit_meta=lambda m: m.update(format_version="3"))
     add_model("format-version-zero", "bad format_version", edit_meta=lambda m: m.update(format_version="0"))
     add_model("format-version-text", "bad format_version", edit_meta=lambda m: m.update(format_version="1e3"))
     add_model("architecture-missing", "no 'architecture'", edit_meta=lambda m: m.pop("architecture"))
@@ -250,6 +250,8 @@ def make_corpus(folder) -> list[tuple[str, str, str]]:
     add("one-bit-flip-in-data", bytes(flipped), "checksum mismatch")
     import safetensors.numpy as st  # written around write_safetensors, which would fix the sum
 
+    add("checksum-missing", st.save(tensors, metadata={k: v for k, v in meta.items() if k != "checksum"}),
+        "requires a checksum and this file has none")
     add("checksum-wrong", st.save(tensors, metadata={**meta, "checksum": "sha256:" + "0" * 64}), "checksum mismatch")
     add("checksum-stale-after-edit", st.save({**tensors, "params/dense_2/B": np.zeros(3, np.float32)}, metadata=meta),
         "checksum mismatch")
@@ -262,6 +264,10 @@ def make_corpus(folder) -> list[tuple[str, str, str]]:
         link = folder / f"{len(out):02d}-symlink-to-dev-zero.safetensors"
         os.symlink(zero, link)
         out.append(("symlink-to-dev-zero", str(link), "not a regular file"))
+    if hasattr(os, "mkfifo"):  # a named pipe: opening it must not wait for a writer
+        fifo = folder / f"{len(out):02d}-a-fifo.safetensors"
+        os.mkfifo(fifo)
+        out.append(("a-fifo", str(fifo), "not a regular file"))
     folder_entry = folder / f"{len(out):02d}-a-directory.safetensors"
     folder_entry.mkdir()
     out.append(("a-directory", str(folder_entry), "not a regular file|cannot open"))

@@ -292,3 +292,15 @@ def test_the_checksum_covers_tensors_and_metadata_not_their_layout(saved, tmp_pa
     st.save_file({**tensors, "params/dense_1/W": W}, str(tmp_path / "bad.safetensors"), metadata=meta)
     with pytest.raises(ModelFileError, match="checksum mismatch"):
         nl.load_model(tmp_path / "bad.safetensors")
+
+
+def test_version_1_files_from_before_checksums_still_load(saved, tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    tensors, meta = read_safetensors(saved)
+    old = {k: v for k, v in meta.items() if k != "checksum"} | {"format_version": "1"}
+    st.save_file(tensors, str(tmp_path / "v1.safetensors"), metadata=old)
+    m = nl.load_model(tmp_path / "v1.safetensors")
+    assert all(np.array_equal(a, tensors[f"params/{p.name}"]) for a, p in zip(m.get_weights(), m.params()))
+    st.save_file(tensors, str(tmp_path / "v2.safetensors"), metadata={**old, "format_version": "2"})
+    with pytest.raises(ModelFileError, match="requires a checksum"):
+        nl.load_model(tmp_path / "v2.safetensors")

@@ -7,14 +7,15 @@ little-endian tensor bytes``), written and parsed by the official ``safetensors`
 
 =================  ==========================================================
 ``format``         ``"neuronlab"`` (a file without it is refused)
-``format_version`` ``"1"``
+``format_version`` ``"2"`` (version 1, before checksums, still loads)
 ``architecture``   ``model.get_config()`` as JSON: layer types and configs
 ``compile``        loss and metrics, when the model was compiled
 ``optimizer``      optimizer registry name and ``get_config()``, when saved
 ``rng``            ``model.rng.bit_generator.state``, when saved
 ``extra``          any JSON the caller adds (history, epoch, class names, ...)
 ``checksum``       ``"sha256:<hex>"`` of every other metadata entry and every
-                   tensor's name, dtype, shape and bytes (in name order)
+                   tensor's name, dtype, shape and bytes (in name order);
+                   required from format version 2 on
 =================  ==========================================================
 
 Tensors: ``params/<layer>/<W|B|...>`` for the weights, ``buffers/<layer>/<name>`` for
@@ -50,7 +51,7 @@ __all__ = ["ModelFileError", "save_model", "load_model", "load_checkpoint", "rea
            "write_safetensors", "read_header", "checksum", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "neuronlab"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the checksum is required (1: files written before it)
 MAX_HEADER_BYTES = 16 << 20       # the JSON header (safetensors' own cap is 100 MB)
 MAX_HEADER_CONTAINERS = 50_000    # JSON arrays/objects in a parsed header or metadata entry
 _DIAGNOSE_BYTES = 256 << 10       # headers safetensors refused are parsed here up to this size
@@ -221,17 +222,17 @@ def _no_duplicates(pairs):
 
 def _open_checked(path):
     """Open a regular file for reading and return ``(file, size)``."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 (returned)
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot open ({e.strerror or e})") from None
-    st = os.fstat(f.fileno())
+    st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        f.close()
+        os.close(fd)
         raise ModelFileError(f"{path}: not a regular file")
-    return f, st.st_size
+    return os.fdopen(fd, "rb"), st.st_size
 
 
 def _header_length(path, first: bytes, size: int) -> int:
@@ -446,8 +447,11 @@ def _check_ours(path, meta):
 
 def _check_checksum(path, tensors, meta):
     want = meta.get(_CHECKSUM)
-    if want is None:  # files written before checksums (nothing else would drop the entry)
-        return
+    if want is None:
+        if int(meta["format_version"]) >= 2:
+            raise ModelFileError(f"{path}: format version {meta['format_version']} requires a checksum and this "
+                                 f"file has none (corrupted or altered)")
+        return  # a version-1 file, written before checksums
     if checksum(tensors, meta) != want:
         raise ModelFileError(f"{path}: checksum mismatch: the file is corrupted (its tensors or metadata "
                              f"changed after it was written)")
