@@ -9,6 +9,11 @@ continues bit for bit as the uninterrupted run would have.
 
 The first Ctrl-C asks training to stop after the current batch (the partial epoch is not
 checkpointed); a second one interrupts at once.
+
+Each checkpoint is written atomically and carries a checksum (:func:`neuronlab.io.save_model`):
+a kill at any moment or a full disk leaves the previous checkpoint intact, and weights with
+NaN or inf are never written (``NonFiniteError``; training itself stops before applying such
+an update).
 """
 
 from __future__ import annotations
