@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv as _csv
 import os
+import warnings
 
 import numpy as np
 
@@ -119,7 +120,9 @@ def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "
     y = None
     if label is not None:
         try:
-            y = np.loadtxt(path, dtype=str, usecols=[label], **kw).reshape(-1)
+            with warnings.catch_warnings():  # NumPy's note on blank lines (skipped, as for X)
+                warnings.filterwarnings("ignore", message="Input line", category=UserWarning)
+                y = np.loadtxt(path, dtype=str, usecols=[label], **kw).reshape(-1)
         except ValueError:
             _locate_bad_cell(path, delimiter, skip, n_cols, set(feat_cols), names)
             raise DataError(f"{path}: cannot read the label column {label + 1}") from None
