@@ -68,10 +68,16 @@ class EpochPrinter(Callback):
         self.print_fn(f"Epoch {epoch + 1}/{self.epochs} - {t:.2f}s - " + " - ".join(parts))
 
 
+def _buffers(model, copy=False) -> dict:
+    """Every layer's non-trainable buffers (the layers' own arrays, or copies)."""
+    return {k: (v.copy() if copy else v) for layer in model.layers for k, v in layer.buffers().items()}
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
-    With ``restore_best_weights`` the model ends with the weights of its best epoch.
+    With ``restore_best_weights`` the model ends with the weights (and non-trainable buffers,
+    e.g. BatchNorm's running statistics) of its best epoch.
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
@@ -102,7 +108,7 @@ class EarlyStopping(Callback):
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
+                self.best_weights = (self.model.get_weights(), _buffers(self.model, copy=True))
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -111,7 +117,10 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            weights, buffers = self.best_weights
+            self.model.set_weights(weights)
+            for key, arr in _buffers(self.model).items():
+                arr[...] = buffers[key]
 
 
 class LambdaCallback(Callback):
