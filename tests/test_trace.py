@@ -1,5 +1,7 @@
 """nl.trace: the scalar walk equals the library's vectorised step, torch's autograd, and prints the guide."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -213,3 +215,76 @@ def test_neuronlab_command_registers_trace_and_demo():
     res = CliRunner().invoke(main, ["trace", "--layers", "2,2,1", "--lr", "0.1"])
     assert res.exit_code == 0, res.output
     assert "2-2-1 network" in res.output
+
+
+# ---- the two formats: one walk, two notations -----------------------------------------------
+DECIMAL = re.compile(r"-?\d+\.\d+(?:e[+-]\d+)?|-?\d+e[+-]\d+")  # printed numbers (subscripts have no point)
+WALKS = [  # (widths, hidden activation, output activation, loss, n samples)
+    ((4, 2, 1), "sigmoid", "sigmoid", "mse", 1),  # the guide's example
+    ((3, 4, 2), "tanh", "softmax", "categorical_crossentropy", 2),  # fused softmax + CE
+    ((3, 4, 2), "relu", "sigmoid", "binary_crossentropy", 1),  # fused sigmoid + BCE
+    ((2, 3, 3), "sigmoid", "softmax", "mse", 3),  # softmax Jacobian
+    ((3, 3, 2), "leaky_relu", "linear", "binary_crossentropy", 2),  # unfused BCE
+    ((9, 2, 1), "tanh", "linear", "mse", 2),  # sums cut to max_terms
+]
+
+
+def headings(text, md):
+    """Headings of both formats as (level, title): text underlines ═ (title, sections) and ─ (layers)."""
+    lines = text.splitlines()
+    text_h = [(1 if under[0] == "═" else 2, line) for line, under in zip(lines, lines[1:])
+              if line and set(under) <= {"═", "─"} and len(under) == len(line)]
+    md_h = [(max(1, len(line) - len(line.lstrip("#")) - 1), line.lstrip("# ")) for line in md.splitlines()
+            if line.startswith("#")]
+    return text_h, md_h
+
+
+@pytest.mark.parametrize("widths,act,out_act,loss,n", WALKS)
+def test_text_and_markdown_walk_the_same_numbers_and_sections_in_the_same_order(widths, act, out_act, loss, n):
+    model, X, y = guide_example(widths, act, loss, out_act, seed=1, n_samples=n)
+    t = nl.trace(model, X, y, lr=0.25, loss=loss)
+    text, md = t.to_text(digits=6, max_terms=5), t.to_markdown(digits=6, max_terms=5)
+    text_nums, md_nums = DECIMAL.findall(text), DECIMAL.findall(md)
+    assert text_nums == md_nums
+    # each weight is printed in the forward table and as "before" of the update, each new weight as "after"
+    for times, weights in [(2, [lt.W for lt in t.layers]), (1, [lt.W_new for lt in t.layers])]:
+        for s in (f"{v:.6g}" for w in weights for v in w.ravel()):
+            assert "." not in s or text_nums.count(s) >= times, s
+    text_h, md_h = headings(text, md)
+    assert [level for level, _ in text_h] == [level for level, _ in md_h]
+    assert [(level, s) for level, s in md_h if "$" not in s] == [(level, s) for (level, s), (_, m) in
+                                                                  zip(text_h, md_h) if "$" not in m]
+    assert [s[:2] for level, s in text_h if level == 1][1:] == ["1.", "2.", "3.", "4."]
+    assert text.endswith("\n") and not text.endswith("\n\n") and md.endswith("\n") and not md.endswith("\n\n")
+    assert str(t) == t.to_text()
+
+
+def test_the_formats_print_their_own_notation_around_the_same_numbers():
+    t = nl.trace()  # one sample, one output: the mse equation is worked out in full
+    p, yt, C = t.Y_pred[0, 0], t.Y_true[0, 0], t.C
+    text, md = t.to_text(), t.to_markdown()
+    title = "One training step of a 4-2-1 network (sigmoid; loss mse; η = 0.5; 1 sample)"
+    assert text.startswith(f"{title}\n{'═' * len(title)}\nNotation: xᵢ inputs;")
+    assert md.startswith(f"# {title}\n\nNotation: $x_{{i}}$ inputs;")
+    assert f"\n  C = 1/(n·k) Σ (y_p − y_t)² = ({p:.4g} − {yt:.4g})² = {C:.4g}\n" in text
+    assert f"\n$$C = \\frac{{1}}{{n k}} \\sum (y_p - y_t)^2 = ({p:.4g} - {yt:.4g})^2 = {C:.4g}$$\n\n" in md
+    assert "\n4. Update: W ← W − η ∂C/∂W (η = 0.5)\n" in text
+    assert "\n## 4. Update: $W \\leftarrow W - \\eta \\frac{\\partial C}{\\partial W}$ ($\\eta = 0.5$)\n\n" in md
+    assert "  before  " in text and "  after = before − 0.5×∂C/∂·\n" in text
+    assert ("|  | before | $\\partial C / \\partial \\cdot$ | "
+            "$\\text{before} - 0.5 \\cdot \\partial C/\\partial \\cdot$ |") in md
+
+
+def test_both_renderers_write_the_same_notation_interface():
+    from neuronlab.trace import _MarkdownRenderer, _Renderer, _TextRenderer
+
+    def own(cls):
+        return {name for name, v in vars(cls).items() if not name.startswith("_")}
+    assert own(_TextRenderer) == own(_MarkdownRenderer)
+    assert not own(_TextRenderer) & {name for name, v in vars(_Renderer).items() if callable(v)}
+    for name in ["sym", "d", "f", "fprime", "sum", "ellipsis", "square", "mean", "softmax_def", "update_heading",
+                 "update_after", "math", "title", "heading", "eq", "para", "table", "times", "minus", "eta", "nk",
+                 "forward_heading", "loss_formula", "dC_dyp", "param_grad"]:
+        assert name in own(_TextRenderer), name
+    for cls in (_TextRenderer, _MarkdownRenderer):
+        assert set(cls.loss_formula) == set(cls.dC_dyp) == {"mse", "binary_crossentropy", "categorical_crossentropy"}

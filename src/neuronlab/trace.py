@@ -13,6 +13,9 @@
 The walk never calls the layers' vectorised code; ``tests/test_trace.py`` proves that its
 numbers equal ``model.forward`` / ``model.backward`` / ``Param.grad`` / ``SGD.step`` to float64
 precision, and :func:`compare_with_library` repeats that check at run time.
+
+Printing is one walk over the record (:class:`_Walk`) that asks a renderer for the notation:
+:class:`_TextRenderer` (terminal, Unicode) or :class:`_MarkdownRenderer` (Markdown + LaTeX).
 """
 
 from __future__ import annotations
@@ -150,11 +153,11 @@ class Trace:
 
     def to_text(self, digits: int = 4, max_terms: int = 6) -> str:
         """The walk-through as plain text with readable tables (Unicode symbols)."""
-        return _render(self, _TextRenderer(digits, max_terms))
+        return _Walk(self, _TextRenderer(digits, max_terms)).render()
 
     def to_markdown(self, digits: int = 4, max_terms: int = 6) -> str:
         """The walk-through as Markdown with LaTeX equations ($...$ and $$...$$)."""
-        return _render(self, _MarkdownRenderer(digits, max_terms))
+        return _Walk(self, _MarkdownRenderer(digits, max_terms)).render()
 
     def __str__(self) -> str:
         return self.to_text()
@@ -218,10 +221,22 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"trace: lr (η) must be a positive finite number, got {lr!r}")
     layers = _dense_layers(model)
+    loss, X, Y, fused = _check_data(model, layers, X, y, loss)
+    n, k = X.shape[0], layers[-1].units
+    traces, P = _forward(layers, X)
+    T = Y.tolist()
+    C = _loss_value(loss.name, fused, P, T, traces[-1].Z.tolist(), n, k)
+    dH, dZ = _loss_gradient(loss.name, fused, P, T, n, k)
+    dY = None if dH is None else np.array(dH)
+    _backward(traces, dH, dZ, lr, n)  # lr as given (not float(lr)): the update is W - lr * dW
+    return Trace(traces, X, Y, np.array(P), loss.name, float(C), float(lr), fused, dY)
+
+
+def _check_data(model: Sequential, layers: list[Dense], X, y, loss):
+    """``(loss, X, Y, fused)``: the Loss, X as float64 rows, y_t one-hot, and whether the loss gives ∂C/∂Z."""
     if loss is None:
         loss = model.loss if model.loss is not None else "mse"
     loss = _losses.get(loss)
-    loss_name = loss.name
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[None, :]
@@ -242,9 +257,12 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
     fused = loss.fused_activation is not None and out_act == loss.fused_activation
     if out_act == "softmax" and not fused and n_out == 1:
         raise ValueError("trace: a softmax output needs more than one neuron")
+    return loss, X, Y, fused
 
+
+def _forward(layers: list[Dense], X: np.ndarray) -> tuple[list[LayerTrace], list[list[float]]]:
+    """The forward pass, Z^K_j = Σ_i h^{K-1}_i W^K_ij + b^K_j, h^K_j = f(Z^K_j): (layer records, y_p)."""
     n = X.shape[0]
-    # ---- forward pass ------------------------------------------------------------------
     A = [[float(v) for v in row] for row in X]  # h^0 = x, one list per sample
     traces: list[LayerTrace] = []
     for K, layer in enumerate(layers, start=1):
@@ -265,12 +283,11 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
             H[s] = _softmax(Z[s]) if act == "softmax" else [_f(act, z, alpha) for z in Z[s]]
         traces.append(LayerTrace(K, layer.name, act, alpha, np.array(A), W, B, np.array(Z), np.array(H)))
         A = H
-    P = A
+    return traces, A
 
-    # ---- loss ----------------------------------------------------------------------------
-    T = Y.tolist()
-    k = n_out
-    Zout = traces[-1].Z.tolist()
+
+def _loss_value(loss_name: str, fused: bool, P, T, Zout, n: int, k: int) -> float:
+    """C(y_p, y_t) as the library computes it (from the logits Z when ``fused``)."""
     if loss_name == "mse":
         C = sum((P[s][c] - T[s][c]) ** 2 for s in range(n) for c in range(k)) / (n * k)
     elif loss_name == "binary_crossentropy":
@@ -294,22 +311,26 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
     else:
         raise ValueError(f"trace: loss {loss_name!r} is not supported; supported: mse, "
                          f"binary_crossentropy, categorical_crossentropy")
+    return C
 
-    # ---- backward pass -------------------------------------------------------------------
-    dY = None
+
+def _loss_gradient(loss_name: str, fused: bool, P, T, n: int, k: int):
+    """``(dH, dZ)`` of the output layer: ∂C/∂y_p and None, or None and ∂C/∂Z when ``fused``."""
     if fused:  # ∂C/∂Z = (y_p - y_t)/n (softmax + CE) or /(n k) (sigmoid + BCE)
         denom = n if loss_name == "categorical_crossentropy" else n * k
-        dZ = [[(P[s][c] - T[s][c]) / denom for c in range(k)] for s in range(n)]
-        dH = None
+        return None, [[(P[s][c] - T[s][c]) / denom for c in range(k)] for s in range(n)]
+    if loss_name == "mse":
+        dH = [[2.0 * (P[s][c] - T[s][c]) / (n * k) for c in range(k)] for s in range(n)]
+    elif loss_name == "binary_crossentropy":
+        dH = [[(P[s][c] - T[s][c]) / max(P[s][c] * (1 - P[s][c]), 1e-12) / (n * k) for c in range(k)]
+              for s in range(n)]
     else:
-        if loss_name == "mse":
-            dH = [[2.0 * (P[s][c] - T[s][c]) / (n * k) for c in range(k)] for s in range(n)]
-        elif loss_name == "binary_crossentropy":
-            dH = [[(P[s][c] - T[s][c]) / max(P[s][c] * (1 - P[s][c]), 1e-12) / (n * k) for c in range(k)]
-                  for s in range(n)]
-        else:
-            dH = [[-T[s][c] / max(P[s][c], _TINY64) / n for c in range(k)] for s in range(n)]
-        dY = np.array(dH)
+        dH = [[-T[s][c] / max(P[s][c], _TINY64) / n for c in range(k)] for s in range(n)]
+    return dH, None
+
+
+def _backward(traces: list[LayerTrace], dH, dZ, lr, n: int) -> None:
+    """The backward pass and the update, output layer first; fills dH, fprime, dZ, dW, dB, dX, W_new, B_new."""
     for lt in reversed(traces):
         Hl = lt.H.tolist()
         d_in, d_out = lt.W.shape
@@ -335,7 +356,6 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
         if lt.index > 1:  # a hidden neuron i feeds every neuron j of this layer
             dH = [[sum(dZ[s][j] * Wl[i][j] for j in range(d_out)) for i in range(d_in)] for s in range(n)]
             lt.dX = np.array(dH)
-    return Trace(traces, X, Y, np.array(P), loss_name, float(C), float(lr), fused, dY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +449,8 @@ def compare_with_library(t: Trace, model: Sequential, X, y, loss=None) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# rendering: one walk, two notations (terminal text and Markdown + LaTeX)
+# rendering: one walk (_Walk), two notations (_TextRenderer for the terminal, _MarkdownRenderer
+# for Markdown + LaTeX)
 # ---------------------------------------------------------------------------------------------
 _PLAIN = re.compile(r"^[A-Za-z ()↓→,.]*$|^-?[0-9.e+-]+$")
 _SUP = str.maketrans("0123456789-K", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᴷ")
@@ -446,6 +467,29 @@ _FPRIME_TEX = {"linear": "1", "sigmoid": "h(1-h)", "tanh": "1-h^2", "relu": "[h>
 
 
 class _Renderer:
+    """The notation :class:`_Walk` writes in: one subclass per output format.
+
+    Shared here: numbers (``num``, ``pnum``), long sums cut to ``max_terms`` (``terms``) and the
+    collected lines (``out``, ``text``). A subclass sets the operators and fixed formulas below
+    and writes
+
+    * strings: ``sym(base, K, *idx)`` base^K_idx (K None: no superscript), ``d(s)`` ∂C/∂s,
+      ``f(act, arg)`` σ(arg), ``fprime(act)`` f' written with h, ``sum(idx)`` "Σ_idx ",
+      ``ellipsis(k)`` for k terms left out, ``square(s)``, ``mean(m, body)`` 1/m (body),
+      ``softmax_def(h, zj, zc)``, ``update_heading(lr)``, ``update_after(lr)`` (the update
+      tables' last header), ``math(s)`` inline math within prose;
+    * blocks, written out: ``title(s)``, ``heading(level, s)`` (1: the four sections, 2: a
+      layer), ``eq(s)`` a displayed equation, ``para(s)``, ``table(headers, rows)`` (first
+      column: labels; Markdown wraps symbol cells in $...$).
+    """
+
+    times = plus = minus = eta = ""  # × + − η
+    nk = ""  # n·k (samples × outputs) in a denominator
+    forward_heading = ""  # 1. Forward pass: Z = ..., h = f(Z)
+    loss_formula: dict[str, str] = {}  # C = ..., per loss name
+    dC_dyp: dict[str, str] = {}  # ∂C/∂y_p = ..., per loss name (outputs not fused with the loss)
+    param_grad = ""  # ∂C/∂· (header of the update tables)
+
     def __init__(self, digits, max_terms):
         self.digits, self.max_terms = int(digits), int(max_terms)
         self.lines: list[str] = []
@@ -459,18 +503,34 @@ class _Renderer:
         s = self.num(v)
         return f"({s})" if s.startswith("-") else s
 
-    def terms(self, parts: list[str], plus: str) -> str:
+    def terms(self, parts: list[str]) -> str:
+        """``parts`` joined by ``plus``, the middle ones replaced by an ellipsis beyond ``max_terms``."""
         if len(parts) > self.max_terms:
             head = parts[: self.max_terms - 2]
             parts = head + [self.ellipsis(len(parts) - len(head) - 1), parts[-1]]
-        return plus.join(parts)
+        return self.plus.join(parts)
 
     def out(self, s: str = "") -> None:
         self.lines.append(s)
 
+    def text(self) -> str:
+        """Everything written so far, ending in one newline."""
+        return "\n".join(self.lines).rstrip() + "\n"
+
 
 class _TextRenderer(_Renderer):
-    times, plus, minus, eta, ddots = "×", " + ", " − ", "η", "…"
+    """Terminal text: Unicode super- and subscripts, underlined headings, aligned tables."""
+
+    times, plus, minus, eta = "×", " + ", " − ", "η"
+    nk = "n·k"
+    forward_heading = "1. Forward pass: Z = Σ_i x_i W_ij + b_j, h = f(Z)"
+    loss_formula = {"mse": "C = 1/(n·k) Σ (y_p − y_t)²",
+                    "binary_crossentropy": "C = −1/(n·k) Σ [y_t log y_p + (1 − y_t) log(1 − y_p)]",
+                    "categorical_crossentropy": "C = −1/n Σ_samples Σ_c y_t,c log y_p,c"}
+    dC_dyp = {"mse": "∂C/∂y_p = 2 (y_p − y_t) / (n·k)",
+              "binary_crossentropy": "∂C/∂y_p = (y_p − y_t) / (y_p (1 − y_p) n·k)",
+              "categorical_crossentropy": "∂C/∂y_p = −y_t / (y_p n)"}
+    param_grad = "∂C/∂·"
 
     @staticmethod
     def _idx(idx):
@@ -497,22 +557,36 @@ class _TextRenderer(_Renderer):
     def sum(self, idx):
         return f"Σ_{idx} "
 
+    def square(self, s):
+        return f"{s}²"
+
+    def mean(self, m, body):
+        return f"1/{m} ({body})"
+
+    def softmax_def(self, h, zj, zc):
+        return f"{h} = exp({zj}) / Σ_c exp({zc})"
+
+    def update_heading(self, lr):
+        return f"4. Update: W ← W − η ∂C/∂W (η = {self.num(lr)})"
+
+    def update_after(self, lr):
+        return f"after = before {self.minus.strip()} {self.num(lr)}{self.times}∂C/∂·"
+
     def math(self, s):
         return s
 
-    def eq(self, s):
-        self.out("  " + s)
+    def title(self, s):
+        self.out(s)
+        self.out("═" * len(s))
 
     def heading(self, level, s):
         self.out()
-        if level == 1:
-            self.out(s)
-            self.out("═" * len(s))
-        elif level == 2:
-            self.out(s)
-            self.out("─" * len(s))
-        else:
-            self.out(s)
+        self.out(s)
+        if level in (1, 2):
+            self.out(("═" if level == 1 else "─") * len(s))
+
+    def eq(self, s):
+        self.out("  " + s)
 
     def para(self, s):
         self.out(s)
@@ -531,7 +605,18 @@ class _TextRenderer(_Renderer):
 
 
 class _MarkdownRenderer(_Renderer):
-    times, plus, minus, eta, ddots = r" \cdot ", " + ", " - ", r"\eta", r"\dots"
+    """Markdown: # headings, pipe tables, LaTeX in $...$ (inline) and $$...$$ (displayed)."""
+
+    times, plus, minus, eta = r" \cdot ", " + ", " - ", r"\eta"
+    nk = "n k"
+    forward_heading = r"1. Forward pass: $Z_j = \sum_i x_i W_{ij} + b_j$, $h_j = f(Z_j)$"
+    loss_formula = {"mse": r"C = \frac{1}{n k} \sum (y_p - y_t)^2",
+                    "binary_crossentropy": r"C = -\frac{1}{n k} \sum [y_t \log y_p + (1 - y_t)\log(1 - y_p)]",
+                    "categorical_crossentropy": r"C = -\frac{1}{n} \sum_{s} \sum_c y_{t,c} \log y_{p,c}"}
+    dC_dyp = {"mse": r"\frac{\partial C}{\partial y_p} = \frac{2 (y_p - y_t)}{n k}",
+              "binary_crossentropy": r"\frac{\partial C}{\partial y_p} = \frac{y_p - y_t}{y_p (1 - y_p)\, n k}",
+              "categorical_crossentropy": r"\frac{\partial C}{\partial y_p} = -\frac{y_t}{y_p\, n}"}
+    param_grad = r"\partial C / \partial \cdot"
 
     def sym(self, base, K=None, *idx):
         sup = "" if K is None else f"^{{{K}}}"
@@ -555,16 +640,35 @@ class _MarkdownRenderer(_Renderer):
     def sum(self, idx):
         return rf"\sum_{{{idx}}} "
 
+    def square(self, s):
+        return f"{s}^2"
+
+    def mean(self, m, body):
+        return rf"\frac{{1}}{{{m}}}({body})"
+
+    def softmax_def(self, h, zj, zc):
+        return rf"{h} = e^{{{zj}}} / \sum_c e^{{{zc}}}"
+
+    def update_heading(self, lr):
+        return rf"4. Update: $W \leftarrow W - \eta \frac{{\partial C}}{{\partial W}}$ ($\eta = {self.num(lr)}$)"
+
+    def update_after(self, lr):
+        return rf"\text{{before}} - {self.num(lr)} \cdot \partial C/\partial \cdot"
+
     def math(self, s):
         return f"${s}$"
 
-    def eq(self, s):
-        self.out(f"$${s}$$")
+    def title(self, s):
+        self.out("# " + s)
         self.out()
 
     def heading(self, level, s):
         self.out()
         self.out("#" * (level + 1) + " " + s)
+        self.out()
+
+    def eq(self, s):
+        self.out(f"$${s}$$")
         self.out()
 
     def para(self, s):
@@ -583,170 +687,203 @@ class _MarkdownRenderer(_Renderer):
         self.out()
 
 
-def _render(t: Trace, r: _Renderer) -> str:
-    n = t.X.shape[0]
-    L = len(t.layers)
-    widths = [t.layers[0].W.shape[0]] + [lt.W.shape[1] for lt in t.layers]
-    acts = ", ".join(dict.fromkeys(lt.activation for lt in t.layers))
-    title = (f"One training step of a {'-'.join(map(str, widths))} network ({acts}; loss {t.loss_name}; "
-             f"η = {r.num(t.lr)}; {n} sample{'s' if n > 1 else ''})")
-    is_md = isinstance(r, _MarkdownRenderer)
-    if is_md:
-        r.out("# " + title)
-        r.out()
-    else:
-        r.out(title)
-        r.out("═" * len(title))
+class _Walk:
+    """A :class:`Trace` told in the guide's order: data, forward pass, loss, backward pass, update.
 
-    shead = ["sample"] if n > 1 else []
+    Written once for both formats: what depends on the notation comes from the renderer ``r``.
+    """
 
-    def srow(s):
-        return [str(s + 1)] if n > 1 else []
+    def __init__(self, t: Trace, r: _Renderer):
+        self.t, self.r = t, r
+        self.n, self.k, self.L = t.X.shape[0], t.Y_true.shape[1], len(t.layers)
+        self.shead = ["sample"] if self.n > 1 else []  # first column of the per-sample tables
 
-    def h(K, *idx):  # h^0 is x
-        return r.sym("x", None, *idx) if K == 0 else r.sym("h", K, *idx)
+    def render(self) -> str:
+        self.header()
+        self.forward()
+        self.loss()
+        self.backward()
+        self.update()
+        return self.r.text()
 
-    r.para(f"Notation: {r.math(r.sym('x', None, 'i'))} inputs; {r.math(r.sym('W', 'K', 'i', 'j'))} weight from "
-           f"neuron i of layer K−1 to neuron j of layer K; {r.math(r.sym('b', 'K', 'j'))} bias; "
-           f"{r.math(r.sym('Z', 'K', 'j'))} weighted sum; "
-           f"{r.math(r.sym('h', 'K', 'j') + ' = f(' + r.sym('Z', 'K', 'j') + ')')} "
-           f"output; {r.math('y_p')} prediction (= {r.math(r.sym('h', L))}), {r.math('y_t')} target, "
-           f"{r.math('C')} loss, {r.math(r.eta)} learning rate.")
-    r.table(["sample"] + [r.sym("x", None, i + 1) for i in range(t.X.shape[1])]
-            + [r.sym("y_t", None, c + 1) if t.Y_true.shape[1] > 1 else "y_t" for c in range(t.Y_true.shape[1])],
-            [[str(s + 1)] + [r.num(v) for v in t.X[s]] + [r.num(v) for v in t.Y_true[s]] for s in range(n)])
+    # ---- helpers ---------------------------------------------------------------------------------
+    def h(self, K, *idx) -> str:
+        """h^K_idx; h^0 is x."""
+        return self.r.sym("x", None, *idx) if K == 0 else self.r.sym("h", K, *idx)
 
-    # ---- 1. forward --------------------------------------------------------------------------
-    r.heading(1, "1. Forward pass: Z = Σ_i x_i W_ij + b_j, h = f(Z)" if not is_md else
-              r"1. Forward pass: $Z_j = \sum_i x_i W_{ij} + b_j$, $h_j = f(Z_j)$")
-    for lt in t.layers:
-        K = lt.index
+    def sample(self, s: int) -> None:
+        if self.n > 1:
+            self.r.para(f"Sample {s + 1}:")
+
+    def neuron_rows(self, lt: LayerTrace, cells) -> list[list[str]]:
+        """One row per sample (when several) and neuron j: [sample], j, then ``cells(s, j)``."""
+        return [([str(s + 1)] if self.n > 1 else []) + [str(j + 1)] + cells(s, j)
+                for s in range(self.n) for j in range(lt.W.shape[1])]
+
+    def param_rows(self, lt: LayerTrace, w_cells, b_cells) -> list[list[str]]:
+        """One row per weight W^K_ij, then one per bias b^K_j: the symbol, then the cells."""
+        r, K = self.r, lt.index
+        d_in, d_out = lt.W.shape
+        return ([[r.sym("W", K, i + 1, j + 1)] + w_cells(i, j) for i in range(d_in) for j in range(d_out)]
+                + [[r.sym("b", K, j + 1)] + b_cells(j) for j in range(d_out)])
+
+    def loss_key(self) -> str:
+        """The formulas to print: any loss but mse and binary cross-entropy reads as categorical."""
+        name = self.t.loss_name
+        return name if name in ("mse", "binary_crossentropy") else "categorical_crossentropy"
+
+    # ---- 0. title, notation, data ------------------------------------------------------------------
+    def header(self) -> None:
+        t, r, n = self.t, self.r, self.n
+        widths = [t.layers[0].W.shape[0]] + [lt.W.shape[1] for lt in t.layers]
+        acts = ", ".join(dict.fromkeys(lt.activation for lt in t.layers))
+        r.title(f"One training step of a {'-'.join(map(str, widths))} network ({acts}; loss {t.loss_name}; "
+                f"η = {r.num(t.lr)}; {n} sample{'s' if n > 1 else ''})")
+        r.para(f"Notation: {r.math(r.sym('x', None, 'i'))} inputs; {r.math(r.sym('W', 'K', 'i', 'j'))} weight from "
+               f"neuron i of layer K−1 to neuron j of layer K; {r.math(r.sym('b', 'K', 'j'))} bias; "
+               f"{r.math(r.sym('Z', 'K', 'j'))} weighted sum; "
+               f"{r.math(r.sym('h', 'K', 'j') + ' = f(' + r.sym('Z', 'K', 'j') + ')')} "
+               f"output; {r.math('y_p')} prediction (= {r.math(r.sym('h', self.L))}), {r.math('y_t')} target, "
+               f"{r.math('C')} loss, {r.math(r.eta)} learning rate.")
+        k = self.k
+        r.table(["sample"] + [r.sym("x", None, i + 1) for i in range(t.X.shape[1])]
+                + [r.sym("y_t", None, c + 1) if k > 1 else "y_t" for c in range(k)],
+                [[str(s + 1)] + [r.num(v) for v in t.X[s]] + [r.num(v) for v in t.Y_true[s]] for s in range(n)])
+
+    # ---- 1. forward ----------------------------------------------------------------------------------
+    def forward(self) -> None:
+        r = self.r
+        r.heading(1, r.forward_heading)
+        for lt in self.t.layers:
+            self.forward_layer(lt)
+        r.para(f"Prediction {r.math('y_p')} = {r.math(r.sym('h', self.L))}: "
+               + "; ".join("[" + ", ".join(r.num(v) for v in row) + "]" for row in self.t.Y_pred))
+
+    def forward_layer(self, lt: LayerTrace) -> None:
+        r, h, K = self.r, self.h, lt.index
         d_in, d_out = lt.W.shape
         r.heading(2, f"Layer {K} ({lt.name}): {d_in} → {d_out} neurons, f = {lt.activation}")
         r.table(["i ↓ j →"] + [str(j + 1) for j in range(d_out)],
                 [[r.sym("W", K, i + 1, "j")] + [r.num(v) for v in lt.W[i]] for i in range(d_in)]
                 + [[r.sym("b", K, "j")] + [r.num(v) for v in lt.B]])
-        for s in range(n):
-            if n > 1:
-                r.para(f"Sample {s + 1}:")
+        for s in range(self.n):
+            self.sample(s)
             for j in range(d_out):
                 syms = [h(K - 1, i + 1) + r.times + r.sym("W", K, i + 1, j + 1) for i in range(d_in)]
                 nums = [r.pnum(lt.X[s, i]) + r.times + r.pnum(lt.W[i, j]) for i in range(d_in)]
-                Zs = r.sym("Z", K, j + 1)
-                r.eq(f"{Zs} = {r.terms(syms, r.plus)} + {r.sym('b', K, j + 1)} = "
-                     f"{r.terms(nums, r.plus)} + {r.pnum(lt.B[j])} = {r.num(lt.Z[s, j])}")
+                r.eq(f"{r.sym('Z', K, j + 1)} = {r.terms(syms)} + {r.sym('b', K, j + 1)} = "
+                     f"{r.terms(nums)} + {r.pnum(lt.B[j])} = {r.num(lt.Z[s, j])}")
             if lt.activation == "softmax":
-                r.eq(f"{h(K, 'j')} = exp({r.sym('Z', K, 'j')}) / Σ_c exp({r.sym('Z', K, 'c')})" if not is_md else
-                     rf"{h(K, 'j')} = e^{{{r.sym('Z', K, 'j')}}} / \sum_c e^{{{r.sym('Z', K, 'c')}}}")
+                r.eq(r.softmax_def(h(K, "j"), r.sym("Z", K, "j"), r.sym("Z", K, "c")))
             r.table(["j", r.sym("Z", K, "j"), f"{h(K, 'j')} = {r.f(lt.activation, r.sym('Z', K, 'j'))}"],
                     [[str(j + 1), r.num(lt.Z[s, j]), r.num(lt.H[s, j])] for j in range(d_out)])
-    r.para(f"Prediction {r.math('y_p')} = {r.math(r.sym('h', L))}: "
-           + "; ".join("[" + ", ".join(r.num(v) for v in row) + "]" for row in t.Y_pred))
 
-    # ---- 2. loss -------------------------------------------------------------------------------
-    k = t.Y_true.shape[1]
-    r.heading(1, "2. Loss")
-    if t.loss_name == "mse":
-        formula = ("C = 1/(n·k) Σ (y_p − y_t)²" if not is_md else
-                   r"C = \frac{1}{n k} \sum (y_p - y_t)^2")
-        nums = [f"({r.num(p)}{r.minus}{r.pnum(y)})²" if not is_md else f"({r.num(p)}{r.minus}{r.pnum(y)})^2"
-                for p, y in zip(t.Y_pred.ravel(), t.Y_true.ravel())]
-        r.eq(f"{formula} = " + (f"1/{n * k} ({r.terms(nums, r.plus)})" if n * k > 1 else nums[0])
-             + f" = {r.num(t.C)}" if not is_md else
-             f"{formula} = " + (rf"\frac{{1}}{{{n * k}}}({r.terms(nums, r.plus)})" if n * k > 1 else nums[0])
-             + f" = {r.num(t.C)}")
-    elif t.loss_name == "binary_crossentropy":
-        r.eq(("C = −1/(n·k) Σ [y_t log y_p + (1 − y_t) log(1 − y_p)]" if not is_md else
-              r"C = -\frac{1}{n k} \sum [y_t \log y_p + (1 - y_t)\log(1 - y_p)]") + f" = {r.num(t.C)}")
-    else:
-        r.eq(("C = −1/n Σ_samples Σ_c y_t,c log y_p,c" if not is_md else
-              r"C = -\frac{1}{n} \sum_{s} \sum_c y_{t,c} \log y_{p,c}") + f" = {r.num(t.C)}")
-    over = f"n = {n} sample{'s' if n > 1 else ''}"
-    if t.loss_name != "categorical_crossentropy":
-        over += f" and k = {k} output{'s' if k > 1 else ''}"
-    r.para(f"({t.loss_name}, as the library computes it: a mean over {over}.)")
-
-    # ---- 3. backward -----------------------------------------------------------------------------
-    r.heading(1, "3. Backward pass (chain rule, from the output back)")
-    for lt in reversed(t.layers):
-        K = lt.index
-        d_in, d_out = lt.W.shape
-        kind = "output" if K == L else "hidden"
-        r.heading(2, f"Layer {K} ({lt.name}, {kind})")
-        if K == L and t.fused:
-            denom = "n" if t.loss_name == "categorical_crossentropy" else "n·k" if not is_md else "n k"
-            r.para(f"The loss is {t.loss_name} and the output is {lt.activation}, so their derivatives cancel: "
-                   + r.math(f"{r.d(r.sym('Z', K, 'j'))} = (y_p - y_t) / {denom}") + " directly.")
-            rows = [srow(s) + [str(j + 1), r.num(t.Y_pred[s, j]), r.num(t.Y_true[s, j]), r.num(lt.dZ[s, j])]
-                    for s in range(n) for j in range(d_out)]
-            r.table(shead + ["j", "y_p", "y_t", r.d(r.sym("Z", K, "j"))], rows)
+    # ---- 2. loss ---------------------------------------------------------------------------------------
+    def loss(self) -> None:
+        t, r, n, k = self.t, self.r, self.n, self.k
+        r.heading(1, "2. Loss")
+        formula = r.loss_formula[self.loss_key()]
+        if t.loss_name == "mse":
+            nums = [r.square(f"({r.num(p)}{r.minus}{r.pnum(y)})") for p, y in zip(t.Y_pred.ravel(), t.Y_true.ravel())]
+            r.eq(f"{formula} = " + (r.mean(n * k, r.terms(nums)) if n * k > 1 else nums[0]) + f" = {r.num(t.C)}")
         else:
-            if K == L:
-                if t.loss_name == "mse":
-                    frm = ("∂C/∂y_p = 2 (y_p − y_t) / (n·k)" if not is_md else
-                           r"\frac{\partial C}{\partial y_p} = \frac{2 (y_p - y_t)}{n k}")
-                elif t.loss_name == "binary_crossentropy":
-                    frm = ("∂C/∂y_p = (y_p − y_t) / (y_p (1 − y_p) n·k)" if not is_md else
-                           r"\frac{\partial C}{\partial y_p} = \frac{y_p - y_t}{y_p (1 - y_p)\, n k}")
+            r.eq(f"{formula} = {r.num(t.C)}")
+        over = f"n = {n} sample{'s' if n > 1 else ''}"
+        if t.loss_name != "categorical_crossentropy":
+            over += f" and k = {k} output{'s' if k > 1 else ''}"
+        r.para(f"({t.loss_name}, as the library computes it: a mean over {over}.)")
+
+    # ---- 3. backward -----------------------------------------------------------------------------------
+    def backward(self) -> None:
+        self.r.heading(1, "3. Backward pass (chain rule, from the output back)")
+        for lt in reversed(self.t.layers):
+            K = lt.index
+            self.r.heading(2, f"Layer {K} ({lt.name}, {'output' if K == self.L else 'hidden'})")
+            if K == self.L and self.t.fused:
+                self.fused_output(lt)
+            else:
+                if K == self.L:
+                    self.output_dH(lt)
                 else:
-                    frm = ("∂C/∂y_p = −y_t / (y_p n)" if not is_md else
-                           r"\frac{\partial C}{\partial y_p} = -\frac{y_t}{y_p\, n}")
-                if t.loss_name == "mse" and n * k == 1:
-                    frm += (f" = 2{r.times}({r.num(t.Y_pred[0, 0])}{r.minus}{r.pnum(t.Y_true[0, 0])}) "
-                            f"= {r.num(lt.dH[0, 0])}")
-                r.eq(frm)
-            else:
-                nxt = t.layers[K]  # layer K+1 (0-based index K)
-                r.para(f"A hidden neuron i of layer {K} feeds every neuron j of layer {K + 1}, so its "
-                       f"gradient is the sum over them: "
-                       + r.math(f"{r.d(h(K, 'i'))} = {r.sum('j')}{r.d(r.sym('Z', K + 1, 'j'))}{r.times}"
-                                f"{r.sym('W', K + 1, 'i', 'j')}"))
-                for s in range(n):
-                    if n > 1:
-                        r.para(f"Sample {s + 1}:")
-                    for i in range(d_out):
-                        syms = [r.d(r.sym("Z", K + 1, j + 1)) + r.times + r.sym("W", K + 1, i + 1, j + 1)
-                                for j in range(nxt.W.shape[1])]
-                        nums = [r.pnum(nxt.dZ[s, j]) + r.times + r.pnum(nxt.W[i, j]) for j in range(nxt.W.shape[1])]
-                        r.eq(f"{r.d(h(K, i + 1))} = {r.terms(syms, r.plus)} = {r.terms(nums, r.plus)} = "
-                             f"{r.num(lt.dH[s, i])}")
-            if lt.activation == "softmax":
-                r.para("Softmax couples its outputs: " + r.math(
-                    f"{r.d(r.sym('Z', K, 'j'))} = {r.fprime('softmax')}") + f" with g = {r.math(r.d('h'))}.")
-                r.table(shead + ["j", r.d(h(K, "j")), r.sym("h", K, "j"), r.d(r.sym("Z", K, "j"))],
-                        [srow(s) + [str(j + 1), r.num(lt.dH[s, j]), r.num(lt.H[s, j]), r.num(lt.dZ[s, j])]
-                         for s in range(n) for j in range(d_out)])
-            else:
-                r.table(shead + ["j", r.d(h(K, "j")), f"f'(Z) = {r.fprime(lt.activation)}",
-                         f"{r.d(r.sym('Z', K, 'j'))} = {r.d(h(K, 'j'))}{r.times}f'(Z)"],
-                        [srow(s) + [str(j + 1), r.num(lt.dH[s, j]),
-                          r.num(lt.fprime[s, j]), r.num(lt.dZ[s, j])] for s in range(n) for j in range(d_out)])
-        over = f"{r.sum('samples')}" if n > 1 else ""
-        r.para("Weights and biases: " + r.math(
-            f"{r.d(r.sym('W', K, 'i', 'j'))} = {over}{h(K - 1, 'i')}{r.times}{r.d(r.sym('Z', K, 'j'))}")
-            + ", " + r.math(f"{r.d(r.sym('b', K, 'j'))} = {over}{r.d(r.sym('Z', K, 'j'))}"))
-        if n == 1:
-            rows = [[r.sym("W", K, i + 1, j + 1), r.num(lt.X[0, i]), r.num(lt.dZ[0, j]), r.num(lt.dW[i, j])]
-                    for i in range(d_in) for j in range(d_out)]
-            rows += [[r.sym("b", K, j + 1), "1", r.num(lt.dZ[0, j]), r.num(lt.dB[j])] for j in range(d_out)]
-            r.table(["", h(K - 1, "i"), r.d(r.sym("Z", K, "j")), "gradient"], rows)
-        else:
-            rows = [[r.sym("W", K, i + 1, j + 1), r.num(lt.dW[i, j])] for i in range(d_in) for j in range(d_out)]
-            rows += [[r.sym("b", K, j + 1), r.num(lt.dB[j])] for j in range(d_out)]
-            r.table(["", "gradient (sum over samples)"], rows)
+                    self.hidden_dH(lt)
+                self.activation_dZ(lt)
+            self.param_grads(lt)
 
-    # ---- 4. update -----------------------------------------------------------------------------
-    r.heading(1, f"4. Update: W ← W − η ∂C/∂W (η = {r.num(t.lr)})" if not is_md else
-              rf"4. Update: $W \leftarrow W - \eta \frac{{\partial C}}{{\partial W}}$ ($\eta = {r.num(t.lr)}$)")
-    for lt in t.layers:
-        K = lt.index
-        d_in, d_out = lt.W.shape
-        r.heading(2, f"Layer {K} ({lt.name})")
-        rows = [[r.sym("W", K, i + 1, j + 1), r.num(lt.W[i, j]), r.num(lt.dW[i, j]), r.num(lt.W_new[i, j])]
-                for i in range(d_in) for j in range(d_out)]
-        rows += [[r.sym("b", K, j + 1), r.num(lt.B[j]), r.num(lt.dB[j]), r.num(lt.B_new[j])] for j in range(d_out)]
-        r.table(["", "before", "∂C/∂·" if not is_md else r"\partial C / \partial \cdot",
-                 f"after = before {r.minus.strip()} {r.num(t.lr)}{r.times}∂C/∂·" if not is_md else
-                 rf"\text{{before}} - {r.num(t.lr)} \cdot \partial C/\partial \cdot"], rows)
-    text = "\n".join(r.lines).rstrip() + "\n"
-    return text
+    def fused_output(self, lt: LayerTrace) -> None:
+        """∂C/∂Z straight from the loss (softmax + CE, sigmoid + BCE)."""
+        t, r, K = self.t, self.r, lt.index
+        denom = "n" if t.loss_name == "categorical_crossentropy" else r.nk
+        r.para(f"The loss is {t.loss_name} and the output is {lt.activation}, so their derivatives cancel: "
+               + r.math(f"{r.d(r.sym('Z', K, 'j'))} = (y_p - y_t) / {denom}") + " directly.")
+        r.table(self.shead + ["j", "y_p", "y_t", r.d(r.sym("Z", K, "j"))],
+                self.neuron_rows(lt, lambda s, j: [r.num(t.Y_pred[s, j]), r.num(t.Y_true[s, j]),
+                                                   r.num(lt.dZ[s, j])]))
+
+    def output_dH(self, lt: LayerTrace) -> None:
+        """∂C/∂y_p, the loss's derivative (worked out for one sample and one output of mse)."""
+        t, r = self.t, self.r
+        frm = r.dC_dyp[self.loss_key()]
+        if t.loss_name == "mse" and self.n * self.k == 1:
+            frm += (f" = 2{r.times}({r.num(t.Y_pred[0, 0])}{r.minus}{r.pnum(t.Y_true[0, 0])}) "
+                    f"= {r.num(lt.dH[0, 0])}")
+        r.eq(frm)
+
+    def hidden_dH(self, lt: LayerTrace) -> None:
+        """∂C/∂h^K_i of a hidden neuron: the sum over the neurons j of layer K+1 it feeds."""
+        r, h, K = self.r, self.h, lt.index
+        nxt = self.t.layers[K]  # layer K+1 (0-based index K)
+        r.para(f"A hidden neuron i of layer {K} feeds every neuron j of layer {K + 1}, so its "
+               f"gradient is the sum over them: "
+               + r.math(f"{r.d(h(K, 'i'))} = {r.sum('j')}{r.d(r.sym('Z', K + 1, 'j'))}{r.times}"
+                        f"{r.sym('W', K + 1, 'i', 'j')}"))
+        for s in range(self.n):
+            self.sample(s)
+            for i in range(lt.W.shape[1]):
+                syms = [r.d(r.sym("Z", K + 1, j + 1)) + r.times + r.sym("W", K + 1, i + 1, j + 1)
+                        for j in range(nxt.W.shape[1])]
+                nums = [r.pnum(nxt.dZ[s, j]) + r.times + r.pnum(nxt.W[i, j]) for j in range(nxt.W.shape[1])]
+                r.eq(f"{r.d(h(K, i + 1))} = {r.terms(syms)} = {r.terms(nums)} = {r.num(lt.dH[s, i])}")
+
+    def activation_dZ(self, lt: LayerTrace) -> None:
+        """∂C/∂Z^K from ∂C/∂h^K through f: the softmax Jacobian, or f'(Z) neuron by neuron."""
+        r, h, K = self.r, self.h, lt.index
+        dZ = r.d(r.sym("Z", K, "j"))
+        if lt.activation == "softmax":
+            r.para("Softmax couples its outputs: " + r.math(f"{dZ} = {r.fprime('softmax')}")
+                   + f" with g = {r.math(r.d('h'))}.")
+            r.table(self.shead + ["j", r.d(h(K, "j")), r.sym("h", K, "j"), dZ],
+                    self.neuron_rows(lt, lambda s, j: [r.num(lt.dH[s, j]), r.num(lt.H[s, j]), r.num(lt.dZ[s, j])]))
+        else:
+            r.table(self.shead + ["j", r.d(h(K, "j")), f"f'(Z) = {r.fprime(lt.activation)}",
+                                  f"{dZ} = {r.d(h(K, 'j'))}{r.times}f'(Z)"],
+                    self.neuron_rows(lt, lambda s, j: [r.num(lt.dH[s, j]), r.num(lt.fprime[s, j]),
+                                                       r.num(lt.dZ[s, j])]))
+
+    def param_grads(self, lt: LayerTrace) -> None:
+        """∂C/∂W^K_ij and ∂C/∂b^K_j (the inputs and ∂C/∂Z beside them for one sample)."""
+        r, h, K = self.r, self.h, lt.index
+        over = f"{r.sum('samples')}" if self.n > 1 else ""
+        dZ = r.d(r.sym("Z", K, "j"))
+        r.para("Weights and biases: " + r.math(f"{r.d(r.sym('W', K, 'i', 'j'))} = {over}{h(K - 1, 'i')}{r.times}{dZ}")
+               + ", " + r.math(f"{r.d(r.sym('b', K, 'j'))} = {over}{dZ}"))
+        if self.n == 1:
+            r.table(["", h(K - 1, "i"), dZ, "gradient"],
+                    self.param_rows(lt, lambda i, j: [r.num(lt.X[0, i]), r.num(lt.dZ[0, j]), r.num(lt.dW[i, j])],
+                                    lambda j: ["1", r.num(lt.dZ[0, j]), r.num(lt.dB[j])]))
+        else:
+            r.table(["", "gradient (sum over samples)"],
+                    self.param_rows(lt, lambda i, j: [r.num(lt.dW[i, j])], lambda j: [r.num(lt.dB[j])]))
+
+    # ---- 4. update ---------------------------------------------------------------------------------------
+    def update(self) -> None:
+        t, r = self.t, self.r
+        r.heading(1, r.update_heading(t.lr))
+        for lt in t.layers:
+            self.update_layer(lt)
+
+    def update_layer(self, lt: LayerTrace) -> None:
+        r = self.r
+        r.heading(2, f"Layer {lt.index} ({lt.name})")
+        r.table(["", "before", r.param_grad, r.update_after(self.t.lr)],
+                self.param_rows(lt, lambda i, j: [r.num(lt.W[i, j]), r.num(lt.dW[i, j]), r.num(lt.W_new[i, j])],
+                                lambda j: [r.num(lt.B[j]), r.num(lt.dB[j]), r.num(lt.B_new[j])]))
