@@ -48,8 +48,8 @@ def test_cnn_learns_on_a_subset(images):
 
 def test_cli_trains_the_cnn_and_saves_a_model_that_reloads(images, tmp_path):
     """`neuronlab train --model cnn` on a small .npz of 28x28 images: reshaped to NHWC, trained, saved, reloaded."""
-    from neuronlab.cli import resolve_config, run_training
     from neuronlab.io import load_model
+    from neuronlab.runs import resolve_config, run_training
 
     (X, y), (Xt, yt) = images
     data = tmp_path / "small.npz"
@@ -69,7 +69,7 @@ def test_neuronlab_train_model_cnn_reaches_99_percent(tmp_path):
     """The issue's bar, through the command's own code path: `neuronlab train --model cnn` with its defaults
     (Adam η = 1e-3 with cosine decay, batch 128, 6 epochs, dropout 0.2) on full MNIST: >= 99.0% test accuracy
     (measured: 99.19%, 122 s on one core of the shared machine)."""
-    from neuronlab.cli import resolve_config, run_training
+    from neuronlab.runs import resolve_config, run_training
 
     lines = []
     summary = run_training(resolve_config({"model": "cnn"}), str(tmp_path), echo=lines.append, progress=False)

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 import neuronlab as nl
 from neuronlab.callbacks import Callback
-from neuronlab.cli import main, resolve_config, run_training
+from neuronlab.cli import main
+from neuronlab.runs import resolve_config, run_training
 
 MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "mnist")
 if not os.path.isdir(MNIST_DIR):

@@ -1,0 +1,232 @@
+"""The configuration of a training run: defaults, TOML files, validation, run folders.
+
+Precedence, lowest first: :data:`DEFAULTS` < a saved run's configuration (``--resume``) <
+a TOML file (``--config``) < explicit options. Every bad value raises :class:`UsageError`
+with the message ``neuronlab train`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+__all__ = ["DEFAULTS", "SCHEDULES", "RUN_FILES", "UsageError", "parse_layers", "read_toml", "resolve_config",
+           "write_toml", "make_optimizer", "new_run_dir", "plan_run"]
+
+DEFAULTS = {
+    "data": "mnist",
+    "test_data": None,
+    "test_fraction": 0.1,
+    "label_column": "auto",
+    "model": "mlp",
+    "layers": [512, 256],
+    "activation": "relu",
+    "init": "he_normal",
+    "dropout": 0.2,
+    "optimizer": "adam",
+    "lr": None,  # None: the optimizer's own default (Adam: 1e-3)
+    "momentum": None,
+    "schedule": "cosine",
+    "epochs": 6,
+    "batch_size": 128,
+    "seed": 0,
+    "val_split": 0.0,
+    "out": None,
+}
+SCHEDULES = ("cosine", "constant")
+RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.json", "curves.png",
+             "config.toml", "run.json")
+# options that must not change when a run is resumed (epochs may grow)
+FROZEN_ON_RESUME = [k for k in DEFAULTS if k not in ("epochs", "out")]
+
+
+class UsageError(ValueError):
+    """A bad option value or combination (the command exits with code 2); raised without click."""
+
+
+def parse_layers(value):
+    """Hidden layer widths from ``"512,256"``, ``"[512, 256]"``, ``""`` (none) or a list of ints."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "none", "[]"):
+            return []
+        try:
+            value = [int(v) for v in text.replace(" ", "").strip("[]").split(",") if v]
+        except ValueError:
+            raise UsageError(f"--layers: expected comma-separated positive integers like 512,256, "
+                             f"got {value!r}") from None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                       for v in value):
+        raise UsageError(f"layers: expected a list of positive integers, got {value!r}")
+    return list(value)
+
+
+def read_toml(path) -> dict:
+    """The options in a TOML file (a ``[train]`` table or top-level keys; ``-`` or ``_`` in names)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise UsageError("--config needs Python 3.11+ or the 'tomli' package (pip install tomli)") from None
+    if not os.path.isfile(path):
+        raise UsageError(f"--config: {path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            cfg = tomllib.load(f)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"--config: {path}: not valid TOML ({e})") from None
+    cfg = cfg.get("train", cfg)  # a [train] table or top-level keys
+    cfg = {k.replace("-", "_"): v for k, v in cfg.items()}
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise UsageError(f"--config: {path}: unknown key {unknown[0]!r}; valid keys: {', '.join(DEFAULTS)}")
+    return cfg
+
+
+def resolve_config(cli: dict, config_path=None, base: dict | None = None) -> dict:
+    """Merge defaults < ``base`` (a saved run) < TOML file < explicit command-line options; validate."""
+    cfg = dict(DEFAULTS)
+    if base:
+        cfg.update({k: v for k, v in base.items() if k in DEFAULTS})
+    if config_path:
+        cfg.update(read_toml(config_path))
+    cfg.update({k: v for k, v in cli.items() if v is not None})
+    cfg["layers"] = parse_layers(cfg["layers"])
+    _check_numbers(cfg)
+    _check_names(cfg)
+    if isinstance(cfg["label_column"], str) and cfg["label_column"].lstrip("-").isdigit():
+        cfg["label_column"] = int(cfg["label_column"])
+    return cfg
+
+
+def _check(cfg, key, ok, what):
+    if not ok:
+        raise UsageError(f"{key.replace('_', '-')}: expected {what}, got {cfg[key]!r}")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_numbers(cfg):
+    _check(cfg, "epochs", _is_int(cfg["epochs"]) and cfg["epochs"] >= 1, "a positive integer")
+    _check(cfg, "batch_size", _is_int(cfg["batch_size"]) and cfg["batch_size"] >= 1, "a positive integer")
+    _check(cfg, "seed", _is_int(cfg["seed"]) and cfg["seed"] >= 0, "a non-negative integer")
+    _check(cfg, "dropout", _is_num(cfg["dropout"]) and 0 <= cfg["dropout"] < 1, "a number in [0, 1)")
+    _check(cfg, "val_split", _is_num(cfg["val_split"]) and 0 <= cfg["val_split"] < 1, "a number in [0, 1)")
+    _check(cfg, "test_fraction", _is_num(cfg["test_fraction"]) and 0 < cfg["test_fraction"] < 1,
+           "a number in (0, 1)")
+    _check(cfg, "lr", cfg["lr"] is None or (_is_num(cfg["lr"]) and cfg["lr"] > 0), "a positive number")
+    _check(cfg, "momentum", cfg["momentum"] is None or (_is_num(cfg["momentum"]) and 0 <= cfg["momentum"] < 1),
+           "a number in [0, 1)")
+
+
+def _check_names(cfg):
+    """Names of registered components, matched case-insensitively and stored in lower case."""
+    from .. import activations, initializers, optimizers, zoo
+
+    for key, names in (("activation", activations.names()), ("init", initializers.names()),
+                       ("optimizer", optimizers.names()), ("model", zoo.names())):
+        _check(cfg, key, isinstance(cfg[key], str), "a name")
+        if cfg[key].lower() not in [n.lower() for n in names] and not (key == "init" and cfg[key] == "auto"):
+            raise UsageError(f"{key}: unknown {key} {cfg[key]!r}; valid names: {', '.join(names)}")
+        cfg[key] = cfg[key].lower()
+    _check(cfg, "data", isinstance(cfg["data"], str) and cfg["data"], "a dataset name or path")
+    _check(cfg, "schedule", cfg["schedule"] in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def write_toml(path, cfg: dict, comment: str = "") -> None:
+    """Write a flat config as TOML (None values are left out: they mean "the default")."""
+    lines = [f"# {line}" for line in comment.splitlines()] if comment else []
+    lines += [f"{k} = {_toml_value(v)}" for k, v in cfg.items() if v is not None]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def make_optimizer(cfg):
+    """The optimizer ``cfg`` names, with its ``lr`` and ``momentum`` where given."""
+    from .. import optimizers
+
+    kwargs = {}
+    if cfg["lr"] is not None:
+        kwargs["lr"] = cfg["lr"]
+    if cfg["momentum"] is not None:
+        kwargs["momentum"] = cfg["momentum"]
+    try:
+        return optimizers.get(cfg["optimizer"], **kwargs)
+    except TypeError:
+        raise UsageError(f"--momentum does not apply to optimizer {cfg['optimizer']!r}") from None
+
+
+def new_run_dir(root="runs") -> str:
+    """``root/<date-time>``, with ``-2``, ``-3``, ... added if that folder exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, i = os.path.join(root, stamp), 2
+    while os.path.exists(path):
+        path, i = os.path.join(root, f"{stamp}-{i}"), i + 1
+    return path
+
+
+def plan_run(options: dict, config_path=None, out=None, resume=None) -> tuple[dict, str]:
+    """The resolved configuration and run folder of ``neuronlab train`` → ``(cfg, out_dir)``.
+
+    ``options`` are the command-line options (None: not given). With ``resume`` the saved
+    run's configuration is the base and only ``epochs`` may change (and only under a constant
+    schedule); otherwise ``out`` (or ``runs/<date-time>``) is created and must not hold a run.
+    """
+    out, resume, config_path = (os.fspath(p) if p is not None else None for p in (out, resume, config_path))
+    options = dict(options)
+    if options.get("layers") is not None:
+        options["layers"] = parse_layers(options["layers"])
+    if resume:
+        cfg, out_dir = _plan_resume(options, config_path, out, resume), resume
+    else:
+        cfg = resolve_config(options, config_path)
+        out_dir = out or cfg["out"] or new_run_dir()
+        if os.path.isdir(out_dir) and any(os.path.exists(os.path.join(out_dir, f)) for f in RUN_FILES):
+            raise UsageError(f"--out: {out_dir} already holds a run; use --resume {out_dir} or another --out")
+        os.makedirs(out_dir, exist_ok=True)
+    cfg["out"] = out_dir
+    return cfg, out_dir
+
+
+def _plan_resume(options, config_path, out, resume) -> dict:
+    if not os.path.isdir(resume):
+        raise UsageError(f"--resume: {resume}: no such run folder")
+    ckpt = os.path.join(resume, "checkpoint.safetensors")
+    if not os.path.isfile(ckpt):
+        raise UsageError(f"--resume: {resume} has no checkpoint.safetensors to resume from")
+    if out is not None and os.path.normpath(out) != os.path.normpath(resume):
+        raise UsageError("--resume continues in its own folder; leave out --out")
+    from ..io import load_checkpoint
+
+    _, extra = load_checkpoint(ckpt, compile=False)
+    base = extra.get("config") or {}
+    cfg = resolve_config(options, config_path, base=base)
+    frozen = FROZEN_ON_RESUME + (["epochs"] if cfg["schedule"] == "cosine" else [])
+    changed = [k for k in frozen if k in base and cfg[k] != base[k]]
+    if changed:
+        raise UsageError(f"--resume: cannot change {changed[0].replace('_', '-')} of a run "
+                         f"(was {base[changed[0]]!r}); only --epochs may grow, and only under "
+                         f"--schedule constant (a cosine schedule is fixed by the run's length)")
+    return cfg
