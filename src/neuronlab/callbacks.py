@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .validation import Boolean, Instance, Integer, Options, Real, validated
+
 __all__ = ["Callback", "CallbackList", "EpochPrinter", "EarlyStopping", "LambdaCallback"]
 
 
@@ -77,17 +79,18 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
     With ``restore_best_weights`` the model ends with the weights (and non-trainable buffers,
-    e.g. BatchNorm's running statistics) of its best epoch.
+    e.g. BatchNorm's running statistics) of its best epoch. ``min_delta`` counts by its size
+    (``abs``, as Keras).
     """
 
+    @validated({"monitor": Instance(str), "patience": Integer(low=0), "min_delta": Real(),
+                "mode": Options("auto", "min", "max"), "restore_best_weights": Boolean()})
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
                  restore_best_weights=False):
         super().__init__()
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be auto, min or max, got {mode!r}")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(float(min_delta))
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
         self.sign = 1.0 if mode == "min" else -1.0
         self.restore_best_weights = restore_best_weights
         self.best = np.inf

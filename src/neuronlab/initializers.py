@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from .core import Registry
+from .validation import Options, Real, validated
 
 __all__ = ["Initializer", "VarianceScaling", "Uniform", "XavierNormal", "XavierUniform",
            "HeNormal", "HeUniform", "Zeros", "get", "names", "auto_for"]
@@ -53,14 +54,12 @@ def fans(shape) -> tuple[int, int]:
 
 
 class VarianceScaling(Initializer):
-    """W with Var(W) = scale / fan, fan = fan_in, fan_out or their mean ("fan_avg")."""
+    """W with Var(W) = scale / fan, fan = fan_in, fan_out or their mean ("fan_avg"); scale > 0."""
 
+    @validated({"scale": Real(low=0, low_open=True), "mode": Options("fan_in", "fan_out", "fan_avg"),
+                "distribution": Options("normal", "uniform")})
     def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal"):
-        if mode not in ("fan_in", "fan_out", "fan_avg"):
-            raise ValueError(f"mode must be fan_in, fan_out or fan_avg, got {mode!r}")
-        if distribution not in ("normal", "uniform"):
-            raise ValueError(f"distribution must be normal or uniform, got {distribution!r}")
-        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def std(self, shape) -> float:
         fan_in, fan_out = fans(shape)

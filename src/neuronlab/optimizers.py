@@ -27,11 +27,17 @@ import math
 
 import numpy as np
 
-from .core import NonFiniteError, Param, Registry, check_number
+from .core import NonFiniteError, Param, Registry
+from .validation import Boolean, Real, validated
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "get", "names"]
 
 registry = Registry("optimizer")
+
+_POSITIVE = Real(low=0, low_open=True)
+_NON_NEGATIVE = Real(low=0)
+_RATE = Real(low=0, high=1)                        # ρ of the moving averages: 0 <= ρ <= 1
+_BETA = Real(low=0, high=1, high_open=True)        # β of Adam: 0 <= β < 1
 
 
 class Optimizer:
@@ -58,12 +64,11 @@ class Optimizer:
     #: True when ``update`` applies the weight decay itself (AdamW); the base then leaves g alone.
     decoupled_weight_decay = False
 
+    @validated({"lr": _POSITIVE, "weight_decay": _NON_NEGATIVE, "clipnorm": (_POSITIVE, None),
+                "clipvalue": (_POSITIVE, None)})
     def __init__(self, lr: float, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
-        self.lr = check_number("lr", lr, low_open=True)
-        self.weight_decay = check_number("weight_decay", weight_decay)
-        self.clipnorm = None if clipnorm is None else check_number("clipnorm", clipnorm, low_open=True)
-        self.clipvalue = None if clipvalue is None else check_number("clipvalue", clipvalue, low_open=True)
+        self.lr, self.weight_decay, self.clipnorm, self.clipvalue = lr, weight_decay, clipnorm, clipvalue
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
@@ -219,15 +224,14 @@ class SGD(Optimizer):
     constant η. State: ``momentum_buffer`` (v).
     """
 
+    @validated({"momentum": _NON_NEGATIVE, "dampening": _NON_NEGATIVE, "nesterov": Boolean()})
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.momentum = check_number("momentum", momentum)
-        self.dampening = check_number("dampening", dampening)
-        if nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError("nesterov=True requires momentum > 0 and dampening = 0")
-        self.nesterov = bool(nesterov)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0")
+        self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
 
     def update(self, p, g, state):
         step = self.scratch(p, "step")
@@ -271,13 +275,12 @@ class Adagrad(Optimizer):
     here (G₀ = ``initial_accumulator_value`` = 0, ε = 1e-10). State: ``sum`` (G), ``step`` (t).
     """
 
+    @validated({"eps": _NON_NEGATIVE, "initial_accumulator_value": _NON_NEGATIVE, "lr_decay": _NON_NEGATIVE})
     def __init__(self, lr: float = 0.01, eps: float = 1e-10, initial_accumulator_value: float = 0.0,
                  lr_decay: float = 0.0, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.eps = check_number("eps", eps)
-        self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value)
-        self.lr_decay = check_number("lr_decay", lr_decay)
+        self.eps, self.initial_accumulator_value, self.lr_decay = eps, initial_accumulator_value, lr_decay
 
     def update(self, p, g, state):
         t = self.count(state)
@@ -312,11 +315,11 @@ class Adadelta(Optimizer):
     lr is 0.001. State: ``square_avg`` (E[g²]), ``acc_delta`` (E[ΔW²]).
     """
 
+    @validated({"rho": _RATE, "eps": _NON_NEGATIVE})
     def __init__(self, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6, weight_decay: float = 0.0,
                  clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.rho = check_number("rho", rho, high=1.0)
-        self.eps = check_number("eps", eps)
+        self.rho, self.eps = rho, eps
 
     def update(self, p, g, state):
         Eg2 = self.slot(state, "square_avg", p)
@@ -361,14 +364,12 @@ class RMSprop(Optimizer):
     are η = 0.001, γ = 0.9. State: ``square_avg``, ``grad_avg`` (centered), ``momentum_buffer``.
     """
 
+    @validated({"rho": _RATE, "eps": _NON_NEGATIVE, "momentum": _NON_NEGATIVE, "centered": Boolean()})
     def __init__(self, lr: float = 0.01, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
                  centered: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.rho = check_number("rho", rho, high=1.0)
-        self.eps = check_number("eps", eps)
-        self.momentum = check_number("momentum", momentum)
-        self.centered = bool(centered)
+        self.rho, self.eps, self.momentum, self.centered = rho, eps, momentum, centered
 
     def update(self, p, g, state):
         Eg2 = self.slot(state, "square_avg", p)
@@ -422,14 +423,12 @@ class Adam(Optimizer):
     ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (v_max), ``step`` (t).
     """
 
+    @validated({"beta1": _BETA, "beta2": _BETA, "eps": _NON_NEGATIVE, "amsgrad": Boolean()})
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  amsgrad: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
-        self.beta1 = check_number("beta1", beta1, high=1.0, high_open=True)
-        self.beta2 = check_number("beta2", beta2, high=1.0, high_open=True)
-        self.eps = check_number("eps", eps)
-        self.amsgrad = bool(amsgrad)
+        self.beta1, self.beta2, self.eps, self.amsgrad = beta1, beta2, eps, amsgrad
 
     def update(self, p, g, state):
         t = self.count(state)

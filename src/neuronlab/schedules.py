@@ -16,22 +16,17 @@ each epoch in ``History.history["lr"]`` (for ``per="step"``, the lr after the ep
 from __future__ import annotations
 
 import math
-import numbers
 
 from .callbacks import Callback
-from .core import Registry, check_number
+from .core import Registry
+from .validation import Boolean, Instance, Integer, Options, Real, validated
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "CosineDecay", "LearningRateScheduler",
            "ReduceLROnPlateau", "get", "names"]
 
 registry = Registry("schedule")
 
-
-def _positive_int(name, value, owner, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise ValueError(f"{owner}: {name} must be a {'non-negative' if allow_zero else 'positive'} integer, "
-                         f"got {value!r}")
-    return value
+_LR = Real(low=0)  # what a schedule may return: a finite learning rate >= 0
 
 
 class Schedule:
@@ -61,9 +56,9 @@ class StepDecay(Schedule):
         γ, the factor applied at each decay.
     """
 
+    @validated({"step_size": Integer(low=1), "gamma": Real(low=0, low_open=True)})
     def __init__(self, step_size: int, gamma: float = 0.1):
-        self.step_size = _positive_int("step_size", step_size, "StepDecay")
-        self.gamma = check_number("gamma", gamma, owner="StepDecay", low_open=True)
+        self.step_size, self.gamma = step_size, gamma
 
     def __call__(self, t, lr0):
         return lr0 * self.gamma ** (t // self.step_size)
@@ -80,9 +75,9 @@ class ExponentialDecay(Schedule):
     ``ExponentialDecay(decay_steps, decay_rate=γ)`` (the rate per ``decay_steps`` epochs or steps).
     """
 
+    @validated({"gamma": Real(low=0, low_open=True), "decay_steps": Integer(low=1)})
     def __init__(self, gamma: float, decay_steps: int = 1):
-        self.gamma = check_number("gamma", gamma, owner="ExponentialDecay", low_open=True)
-        self.decay_steps = _positive_int("decay_steps", decay_steps, "ExponentialDecay")
+        self.gamma, self.decay_steps = gamma, decay_steps
 
     def __call__(self, t, lr0):
         return lr0 * self.gamma ** (t / self.decay_steps)
@@ -106,12 +101,10 @@ class CosineDecay(Schedule):
     unlike ``CosineAnnealingLR``, η stays at η_min after T instead of rising again.
     """
 
+    @validated({"T": Integer(low=1), "lr_min": Real(low=0), "warmup": Integer(low=0),
+                "warmup_start_factor": Real(low=0, low_open=True, high=1)})
     def __init__(self, T: int, lr_min: float = 0.0, warmup: int = 0, warmup_start_factor: float = 1.0 / 3.0):
-        self.T = _positive_int("T", T, "CosineDecay")
-        self.lr_min = check_number("lr_min", lr_min, owner="CosineDecay")
-        self.warmup = _positive_int("warmup", warmup, "CosineDecay", allow_zero=True)
-        self.warmup_start_factor = check_number("warmup_start_factor", warmup_start_factor, owner="CosineDecay",
-                                           low_open=True, high=1.0)
+        self.T, self.lr_min, self.warmup, self.warmup_start_factor = T, lr_min, warmup, warmup_start_factor
 
     def __call__(self, t, lr0):
         if t < self.warmup:
@@ -156,6 +149,7 @@ class LearningRateScheduler(Callback):
     ``fit`` again continues the schedule rather than restarting it from a decayed lr.
     """
 
+    @validated({"per": Options("epoch", "step")})
     def __init__(self, schedule, per: str = "epoch", **kwargs):
         super().__init__()
         if isinstance(schedule, str):
@@ -167,14 +161,12 @@ class LearningRateScheduler(Callback):
                 raise ValueError(f"LearningRateScheduler: schedule must be a Schedule, a name or a function of t, "
                                  f"got {schedule!r}")
             schedule = _FunctionSchedule(schedule)
-        if per not in ("epoch", "step"):
-            raise ValueError(f"LearningRateScheduler: per must be 'epoch' or 'step', got {per!r}")
         self.schedule, self.per = schedule, per
         self.lr0: float | None = None
 
     def _set(self, t):
         lr = self.schedule(t, self.lr0)
-        if not (isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr >= 0):
+        if not _LR.accepts(lr):
             raise ValueError(f"LearningRateScheduler: the schedule gave lr = {lr!r} at t = {t}; "
                              f"it must be a finite number >= 0")
         self.model.optimizer.lr = float(lr)
@@ -213,24 +205,19 @@ class ReduceLROnPlateau(Callback):
         "auto" is "max" for accuracies, "min" otherwise.
     """
 
+    @validated({"monitor": Instance(str), "factor": Real(low=0, low_open=True, high=1, high_open=True),
+                "patience": Integer(low=0), "mode": Options("auto", "min", "max"), "threshold": Real(low=0),
+                "threshold_mode": Options("rel", "abs"), "cooldown": Integer(low=0), "min_lr": Real(low=0),
+                "eps": Real(low=0), "verbose": (Boolean(), Integer(low=0))})
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, mode: str = "auto",
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0,
                  eps: float = 1e-8, verbose: bool = False):
         super().__init__()
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.monitor, self.mode, self.threshold_mode = monitor, mode, threshold_mode
-        self.factor = check_number("factor", factor, owner="ReduceLROnPlateau", low_open=True, high=1.0, high_open=True)
-        self.patience = _positive_int("patience", patience, "ReduceLROnPlateau", allow_zero=True)
-        self.threshold = check_number("threshold", threshold, owner="ReduceLROnPlateau")
-        self.cooldown = _positive_int("cooldown", cooldown, "ReduceLROnPlateau", allow_zero=True)
-        self.min_lr = check_number("min_lr", min_lr, owner="ReduceLROnPlateau")
-        self.eps = check_number("eps", eps, owner="ReduceLROnPlateau")
-        self.verbose = verbose
+        self.factor, self.patience, self.threshold, self.cooldown = factor, patience, threshold, cooldown
+        self.min_lr, self.eps, self.verbose = min_lr, eps, verbose
         self.reset()
 
     def reset(self):

@@ -30,8 +30,6 @@ continuous targets to a classifier, ...). Sparse input is not supported (densify
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 try:
@@ -50,18 +48,13 @@ from . import optimizers as _optimizers
 from .callbacks import Callback, EarlyStopping
 from .layers import Dense, Dropout
 from .model import Sequential
+from .validation import Boolean, Instance, Integer, Options, Real, validate
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _AUTO_BATCH = 200  # batch_size="auto" is min(200, n_samples), as scikit-learn's MLP
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+_UNITS = Integer(low=1)
+_RATE = Real(low=0, high=1, high_open=True)  # a dropout ratio P
 
 
 class _ValidationScore(Callback):
@@ -81,6 +74,24 @@ class _BaseMLP(BaseEstimator):
 
     _loss: str  # set per fit by the subclass
     _out_activation: str
+
+    #: The hyperparameters' constraints (scikit-learn's ``_parameter_constraints``), checked in fit;
+    #: hidden_layer_sizes, activation, init, optimizer, dropout and dtype are checked by their own code.
+    _constraints = {
+        "lr": (Real(low=0, low_open=True), None),
+        "weight_decay": (Real(low=0), None),
+        "optimizer_params": (Instance(dict), None),
+        "batch_size": (Options("auto"), None, Integer(low=1)),
+        "max_iter": Integer(low=1),
+        "shuffle": Boolean(),
+        "early_stopping": Boolean(),
+        "validation_fraction": Real(low=0, low_open=True, high=1, high_open=True),
+        "n_iter_no_change": Integer(low=1),
+        "tol": Real(low=0),
+        "warm_start": Boolean(),
+        "random_state": (None, Integer(low=0), Instance(np.random.RandomState, np.random.Generator)),
+        "verbose": (Boolean(), Integer(low=0)),
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, init="auto", optimizer="adam",
                  lr=None, optimizer_params=None, weight_decay=None, batch_size="auto", max_iter=200,
@@ -110,65 +121,51 @@ class _BaseMLP(BaseEstimator):
     # -- parameters ------------------------------------------------------------------------
     def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
-        if _is_int(sizes):
-            sizes = (sizes,)
+        if _UNITS.accepts(sizes):
+            return (int(sizes),)
         try:
             sizes = tuple(sizes)
         except TypeError:
             sizes = None
-        if sizes is None or not all(_is_int(s) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a positive int or a sequence of positive ints, "
-                             f"got {self.hidden_layer_sizes!r}")
+        if sizes is None or not all(_UNITS.accepts(s) for s in sizes):
+            raise ValueError(f"{type(self).__name__}: hidden_layer_sizes must be a positive integer or a sequence "
+                             f"of positive integers, got {self.hidden_layer_sizes!r}")
         return tuple(int(s) for s in sizes)
 
     def _dropout_rates(self, n_hidden: int) -> tuple[float, ...]:
         rates = self.dropout
-        rates = (rates,) * n_hidden if _is_real(rates) else tuple(rates) if rates is not None else None
-        if rates is None or len(rates) != n_hidden or not all(_is_real(r) and 0.0 <= r < 1.0 for r in rates):
-            raise ValueError(f"dropout must be a float in [0, 1) or one such float per hidden layer "
-                             f"({n_hidden}), got {self.dropout!r}")
+        if _RATE.accepts(rates):
+            return (float(rates),) * n_hidden
+        try:
+            rates = tuple(rates)
+        except TypeError:
+            rates = None
+        if rates is None or len(rates) != n_hidden or not all(_RATE.accepts(r) for r in rates):
+            raise ValueError(f"{type(self).__name__}: dropout must be {_RATE.phrases()[0]} or one such number per "
+                             f"hidden layer ({n_hidden}), got {self.dropout!r}")
         return tuple(float(r) for r in rates)
 
     def _check_params(self) -> None:
         """Validate every hyperparameter (scikit-learn: in fit, never in __init__)."""
+        owner = type(self).__name__
+        validate(owner, self._constraints, self.get_params(deep=False))
         self._hidden_sizes()
         if not isinstance(self.activation, str):
-            raise ValueError(f"activation must be a name, one of {_activations.names()}, got {self.activation!r}")
+            raise ValueError(f"{owner}: activation must be a name, one of {_activations.names()}, "
+                             f"got {self.activation!r}")
         _activations.get(self.activation)  # ValueError listing the valid names
         if not (isinstance(self.init, str) and (self.init == "auto" or self.init in _initializers.registry)):
-            raise ValueError(f"init must be 'auto' or one of {_initializers.names()}, got {self.init!r}")
+            raise ValueError(f"{owner}: init must be 'auto' or one of {_initializers.names()}, got {self.init!r}")
         if not (isinstance(self.optimizer, str) and self.optimizer.lower() in _optimizers.registry):
-            raise ValueError(f"optimizer must be one of {_optimizers.names()}, got {self.optimizer!r}")
-        if self.lr is not None and not (_is_real(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a float > 0 or None (the optimizer's default), got {self.lr!r}")
-        if self.weight_decay is not None and not (_is_real(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a float >= 0 or None (the optimizer's default), "
-                             f"got {self.weight_decay!r}")
-        if self.optimizer_params is not None and not isinstance(self.optimizer_params, dict):
-            raise ValueError(f"optimizer_params must be a dict or None, got {self.optimizer_params!r}")
-        b = self.batch_size
-        if not (b is None or (isinstance(b, str) and b == "auto") or (_is_int(b) and b > 0)):
-            raise ValueError(f"batch_size must be 'auto', None (full batch) or a positive int, got {b!r}")
-        if not (_is_int(self.max_iter) and self.max_iter >= 1):
-            raise ValueError(f"max_iter (the number of epochs) must be an int >= 1, got {self.max_iter!r}")
-        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
-            raise ValueError(f"n_iter_no_change must be an int >= 1, got {self.n_iter_no_change!r}")
-        if not (_is_real(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a float >= 0, got {self.tol!r}")
-        if not (_is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+            raise ValueError(f"{owner}: optimizer must be one of {_optimizers.names()}, got {self.optimizer!r}")
         self._dropout_rates(len(self._hidden_sizes()))
         if self.dtype is not None and np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be None (follow X), 'float32' or 'float64', got {self.dtype!r}")
-        rs = self.random_state
-        if not (rs is None or (_is_int(rs) and rs >= 0) or isinstance(rs, (np.random.RandomState,
-                                                                             np.random.Generator))):
-            raise ValueError(f"random_state must be None, an int >= 0, a RandomState or a Generator, got {rs!r}")
+            raise ValueError(f"{owner}: dtype must be None (follow X), 'float32' or 'float64', got {self.dtype!r}")
 
     def _seeds(self) -> tuple[int | None, int]:
         """(model seed, validation-split seed) from ``random_state``; the global RNG is never used."""
         rs = self.random_state
-        if _is_int(rs):
+        if Integer().accepts(rs):
             return int(rs), int(rs)
         if rs is None:
             model_seed, split_seed = np.random.SeedSequence().generate_state(2)  # fresh OS entropy

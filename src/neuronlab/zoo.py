@@ -20,6 +20,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .validation import Integer, Real, check
+
 __all__ = ["register", "get", "names", "describe", "build_mlp", "ZooEntry"]
 
 
@@ -31,6 +33,8 @@ class ZooEntry:
 
 
 _ZOO: dict[str, ZooEntry] = {}
+_UNITS = Integer(low=1)
+_DROPOUT = Real(low=0, high=1, high_open=True)
 
 
 def register(name: str, description: str = ""):
@@ -67,13 +71,16 @@ def build_mlp(sample_shape, n_classes, *, layers=(512, 256), activation="relu", 
     from .layers import Dense, Dropout
     from .model import Sequential
 
+    layers = [check("mlp", f"layers[{i}]", units, _UNITS) for i, units in enumerate(layers)]
+    n_classes = check("mlp", "n_classes", n_classes, _UNITS)
+    dropout = check("mlp", "dropout", dropout, _DROPOUT)
     d = int(math.prod(sample_shape))
     model = Sequential(seed=seed)
     for i, units in enumerate(layers):
-        model.add(Dense(int(units), activation=activation, init=init, input_dim=d if i == 0 else None))
+        model.add(Dense(units, activation=activation, init=init, input_dim=d if i == 0 else None))
         if dropout:
-            model.add(Dropout(float(dropout)))
-    model.add(Dense(int(n_classes), activation="softmax", init=init, input_dim=None if layers else d))
+            model.add(Dropout(dropout))
+    model.add(Dense(n_classes, activation="softmax", init=init, input_dim=None if layers else d))
     return model
 
 
@@ -90,6 +97,8 @@ def build_cnn(sample_shape, n_classes, *, activation="relu", init="he_normal", d
     from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
     from .model import Sequential
 
+    n_classes = check("cnn", "n_classes", n_classes, _UNITS)
+    dropout = check("cnn", "dropout", dropout, _DROPOUT)
     shape = tuple(int(d) for d in sample_shape)
     if len(shape) == 1:
         side = math.isqrt(shape[0])
@@ -109,6 +118,6 @@ def build_cnn(sample_shape, n_classes, *, activation="relu", init="he_normal", d
         Dense(128, activation=activation, init=init),
     ], seed=seed)
     if dropout:
-        model.add(Dropout(float(dropout)))
-    model.add(Dense(int(n_classes), activation="softmax", init=init))
+        model.add(Dropout(dropout))
+    model.add(Dense(n_classes, activation="softmax", init=init))
     return model

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import Boolean, Integer, Options, Real, check, validated
+
 __all__ = ["scale", "standardize", "standardise", "one_hot", "encode_labels", "train_val_split",
            "InputScaler"]
 
@@ -55,6 +57,7 @@ def one_hot(y, n_classes: int | None = None, dtype=np.float32) -> np.ndarray:
         raise ValueError(f"one_hot: labels must be 1-D, got shape {y.shape}")
     if y.size and (y.dtype.kind not in "iu" and not np.all(y == np.round(y))):
         raise ValueError("one_hot: labels must be whole numbers")
+    n_classes = check("one_hot", "n_classes", n_classes, Integer(low=0), None)
     y = y.astype(np.int64)
     k = int(y.max()) + 1 if n_classes is None and y.size else int(n_classes or 0)
     if y.size and (y.min() < 0 or y.max() >= k):
@@ -107,11 +110,12 @@ def train_val_split(X, y, val_fraction: float = 0.1, seed=None, stratify: bool =
     each when it has two or more); the choice is drawn from ``seed`` (int, None or Generator).
     Both parts keep the original order of their samples.
     """
+    val_fraction = check("train_val_split", "val_fraction", val_fraction,
+                         Real(low=0, low_open=True, high=1, high_open=True))
+    stratify = check("train_val_split", "stratify", stratify, Boolean())
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"train_val_split: X has {len(X)} samples but y has {len(y)}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"train_val_split: val_fraction must be in (0, 1), got {val_fraction!r}")
     rng = np.random.default_rng(seed)
     n = len(y)
     is_val = np.zeros(n, dtype=bool)
@@ -140,10 +144,10 @@ class InputScaler:
     standardisation otherwise.
     """
 
+    @validated({"kind": Options("none", "divide", "standardize"), "value": Real(low=0, low_open=True),
+                "eps": Real(low=0)})
     def __init__(self, kind: str = "none", value: float = 1.0, mean=None, std=None, eps: float = 1e-8):
-        if kind not in ("none", "divide", "standardize"):
-            raise ValueError(f"InputScaler: kind must be none, divide or standardize, got {kind!r}")
-        self.kind, self.value, self.eps = kind, float(value), float(eps)
+        self.kind, self.value, self.eps = kind, value, eps
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
 

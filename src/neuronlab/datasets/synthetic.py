@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import Integer, Real, check
+
 __all__ = ["make_xor", "make_moons", "make_circles", "make_spirals", "make_blobs", "make_dataset", "SYNTHETIC"]
 
 
 def _check(n_samples, noise, n_classes=2, where="make"):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < n_classes:
-        raise ValueError(f"{where}: n_samples must be an integer >= {n_classes}, got {n_samples!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"{where}: noise must be a finite number >= 0, got {noise!r}")
+    """(n_samples, noise) checked: an integer >= n_classes and a number >= 0."""
+    return check(where, "n_samples", n_samples, Integer(low=n_classes)), check(where, "noise", noise, Real(low=0))
 
 
 def _counts(n, k) -> np.ndarray:
@@ -45,7 +45,7 @@ def make_xor(n_samples: int = 200, noise: float = 0.1, seed=None, shuffle: bool 
 
     With ``n_samples=4, noise=0, shuffle=False`` it is the guide's truth table.
     """
-    _check(n_samples, noise, 4, "make_xor")
+    n_samples, noise = _check(n_samples, noise, 4, "make_xor")
     rng = np.random.default_rng(seed)
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     which = np.arange(n_samples) % 4
@@ -54,7 +54,7 @@ def make_xor(n_samples: int = 200, noise: float = 0.1, seed=None, shuffle: bool 
 
 def make_moons(n_samples: int = 200, noise: float = 0.1, seed=None, shuffle: bool = True):
     """Two interleaving half circles: (cos t, sin t) and (1 - cos t, 0.5 - sin t), t ∈ [0, π]."""
-    _check(n_samples, noise, 2, "make_moons")
+    n_samples, noise = _check(n_samples, noise, 2, "make_moons")
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n_samples, 2)
     t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n1)
@@ -66,9 +66,8 @@ def make_moons(n_samples: int = 200, noise: float = 0.1, seed=None, shuffle: boo
 def make_circles(n_samples: int = 200, noise: float = 0.05, factor: float = 0.5, seed=None,
                  shuffle: bool = True):
     """Two concentric circles: radius 1 (class 0) and ``factor`` < 1 (class 1)."""
-    _check(n_samples, noise, 2, "make_circles")
-    if not 0 < factor < 1:
-        raise ValueError(f"make_circles: factor must be in (0, 1), got {factor!r}")
+    n_samples, noise = _check(n_samples, noise, 2, "make_circles")
+    factor = check("make_circles", "factor", factor, Real(low=0, low_open=True, high=1, high_open=True))
     rng = np.random.default_rng(seed)
     n0, n1 = _counts(n_samples, 2)
     t0 = np.linspace(0, 2 * np.pi, n0, endpoint=False)
@@ -83,9 +82,9 @@ def make_spirals(n_samples: int = 300, noise: float = 0.2, n_classes: int = 2, t
 
     Here ``noise`` is the standard deviation of the angle (radians), not of the coordinates.
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ValueError(f"make_spirals: n_classes must be an integer >= 2, got {n_classes!r}")
-    _check(n_samples, noise, n_classes, "make_spirals")
+    n_classes = check("make_spirals", "n_classes", n_classes, Integer(low=2))
+    turns = check("make_spirals", "turns", turns, Real())
+    n_samples, noise = _check(n_samples, noise, n_classes, "make_spirals")
     rng = np.random.default_rng(seed)
     counts = _counts(n_samples, n_classes)
     y = np.repeat(np.arange(n_classes), counts)
@@ -102,13 +101,12 @@ def make_blobs(n_samples: int = 300, n_classes: int = 3, noise: float = 1.0, cen
     """Gaussian blobs: class k is N(c_k, noise² I); centres drawn uniformly in ``box`` unless given."""
     rng = np.random.default_rng(seed)
     if centers is None:
-        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-            raise ValueError(f"make_blobs: n_classes must be a positive integer, got {n_classes!r}")
+        n_classes = check("make_blobs", "n_classes", n_classes, Integer(low=1))
         centers = rng.uniform(box[0], box[1], size=(n_classes, 2))
     centers = np.asarray(centers, dtype=np.float64)
     if centers.ndim != 2 or centers.shape[0] < 1:
         raise ValueError(f"make_blobs: centers must have shape (n_classes, d), got {centers.shape}")
-    _check(n_samples, noise, len(centers), "make_blobs")
+    n_samples, noise = _check(n_samples, noise, len(centers), "make_blobs")
     counts = _counts(n_samples, len(centers))
     y = np.repeat(np.arange(len(centers)), counts)
     return _finish(centers[y], y, rng, noise, shuffle)
