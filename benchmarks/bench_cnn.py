@@ -133,19 +133,27 @@ def profile(nl, np, model, X, y, batch, n_batches):
     bwd = dict(fwd)
     other = {"loss gradient": 0.0, "optimizer step": 0.0}
     params = model.params()
+    criterion = model.loss.with_logits()
     for b in range(n_batches + 1):
         if b == 1:  # the first batch allocates the buffers: not counted
             fwd, bwd, other = dict.fromkeys(fwd, 0.0), dict.fromkeys(bwd, 0.0), dict.fromkeys(other, 0.0)
         idx = rng.integers(0, len(X), batch)
         H, Y = X[idx], y[idx]
-        for la in model.layers:
+        *hidden, last = model.layers   # the output layer hands Z to the loss (softmax + cross-entropy)
+        for la in hidden:
             t = time.perf_counter()
             H = la.forward(H, training=True)
             fwd[la.name] += time.perf_counter() - t
         t = time.perf_counter()
-        G = model.loss.gradient(H, Y, fused=model._fused)
+        H = last.forward_z(H, training=True)
+        fwd[last.name] += time.perf_counter() - t
+        t = time.perf_counter()
+        G = criterion.gradient(H, Y)
         other["loss gradient"] += time.perf_counter() - t
-        for la in reversed(model.layers):
+        t = time.perf_counter()
+        G = last.backward_z(G)
+        bwd[last.name] += time.perf_counter() - t
+        for la in reversed(hidden):
             t = time.perf_counter()
             G = la.backward(G)
             bwd[la.name] += time.perf_counter() - t

@@ -48,7 +48,7 @@ def test_cnn_learns_on_a_subset(images):
 
 def test_cli_trains_the_cnn_and_saves_a_model_that_reloads(images, tmp_path):
     """`neuronlab train --model cnn` on a small .npz of 28x28 images: reshaped to NHWC, trained, saved, reloaded."""
-    from neuronlab.io import load_model
+    from neuronlab import load_model
     from neuronlab.runs import resolve_config, run_training
 
     (X, y), (Xt, yt) = images

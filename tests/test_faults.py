@@ -111,7 +111,7 @@ def _kill_during_checkpointing(tmp_path, n_kills, seed):
         temps = [n for n in os.listdir(tmp_path) if n.startswith(f".{mode}.safetensors.") and n.endswith(".tmp")]
         assert len(temps) <= 1  # the previous killed writer's temp was removed by the next save
         mid_write[mode] += len(temps) == 1
-        model, extra = nl.io.load_checkpoint(path)  # never corrupt: loads, checksum verified ...
+        model, extra = nl.load_checkpoint(path)  # never corrupt: loads, checksum verified ...
         if mode == "train":  # ... and is exactly epoch k of the uninterrupted run
             assert _fingerprint(model) == reference.at(extra["epoch"])
             epochs.append(extra["epoch"])
@@ -185,7 +185,7 @@ def test_a_full_disk_during_fit_keeps_the_last_checkpoint(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         m.fit(X, y, epochs=4, verbose=0, callbacks=[DiskFills(), Checkpoint(str(path))])
     monkeypatch.undo()
-    _, extra = nl.io.load_checkpoint(path)
+    _, extra = nl.load_checkpoint(path)
     assert extra["epoch"] == 1 and os.listdir(tmp_path) == ["ckpt.safetensors"]
 
 
@@ -266,7 +266,7 @@ def test_no_checkpoint_ever_holds_nan(tmp_path):
     with pytest.raises(nl.NonFiniteError) as e:  # diverges in epoch 3
         m.fit(X, X[:, 0] * 10, epochs=50, batch_size=8, verbose=0, callbacks=[Checkpoint(str(path))])
     assert e.value.epoch == 3
-    m2, extra = nl.io.load_checkpoint(path)  # the last completed epoch, all finite
+    m2, extra = nl.load_checkpoint(path)  # the last completed epoch, all finite
     assert extra["epoch"] == 1 and all(np.isfinite(w).all() for w in m2.get_weights())
     # weights that are NaN (set by hand: training never applies such an update) are refused
     before = path.read_bytes()
@@ -301,7 +301,7 @@ def test_the_cli_reports_divergence_in_one_line_and_keeps_a_finite_checkpoint(tm
     assert len(lines) == 1 and lines[0].startswith("error: training diverged at epoch 2, batch "), r.stderr
     assert "gradient norm = " in lines[0] and "first went non-finite in layer 'dense_" in lines[0]
     assert "Warning" not in r.stdout + r.stderr and "Traceback" not in r.stderr
-    model, extra = nl.io.load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    model, extra = nl.load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert extra["epoch"] == 0 and all(np.isfinite(w).all() for w in model.get_weights())
 
 
@@ -354,7 +354,7 @@ def test_nothing_touches_numpys_global_random_state(tmp_path, monkeypatch):
     m.evaluate(X, y)
     m.save(tmp_path / "m.safetensors")
     nl.load_model(tmp_path / "m.safetensors")
-    nl.io.load_checkpoint(tmp_path / "c.safetensors")
+    nl.load_checkpoint(tmp_path / "c.safetensors")
     (tmp_path / "d.csv").write_text("a,b,label\n1,2,x\n3,4,y\n")
     nl.datasets.read_csv(tmp_path / "d.csv")
     nl.datasets.write_idx(str(tmp_path / "x.idx.gz"), np.arange(6, dtype=np.uint8).reshape(2, 3))

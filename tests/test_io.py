@@ -36,7 +36,7 @@ def test_round_trip_then_training_continues_bit_identically(tmp_path, optimizer)
     m.fit(X, y, epochs=2, batch_size=16, verbose=0)
     path = tmp_path / "m.safetensors"
     m.save(path, extra={"note": "hi"})
-    m2, extra = nl.io.load_checkpoint(path)
+    m2, extra = nl.load_checkpoint(path)
     assert extra == {"note": "hi"}
     assert m2.get_config() == m.get_config()
     assert type(m2.optimizer) is type(m.optimizer) and m2.optimizer.get_config() == m.optimizer.get_config()
@@ -223,7 +223,7 @@ def test_kill_9_during_saves_leaves_a_loadable_file(tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
-        m, extra = nl.io.load_checkpoint(path)  # never a half-written file
+        m, extra = nl.load_checkpoint(path)  # never a half-written file
         value = extra["i"] % 2
         assert all(np.all(w == value) for w in m.get_weights())
         assert m.count_params() == 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10

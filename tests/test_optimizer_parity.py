@@ -160,6 +160,12 @@ def test_trajectory_matches_torch(case, dtype, tol):
         assert a.dtype == dtype
         assert np.abs(a - a0).max() > 1e-4, f"{p.name} barely moved: the case tests nothing"
     rel = rel_error(ours, theirs)
+    if dtype == np.float32:
+        # 100 float32 steps of RMSprop amplify rounding (it divides by sqrt(v) ~ |g|): torch's own
+        # float32 run ends up to 1e-3 from its float64 run. Ours must agree with torch's float32
+        # run at least as closely as that run agrees with the exact (float64) trajectory.
+        exact, _ = torch_run(name, kw, X.astype(np.float64), y, network(np.float64), torch.float64)
+        tol = max(tol, rel_error(theirs, exact))
     assert rel <= tol, f"relative error {rel:.3g} > {tol:g}"
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import neuronlab as nl
-from neuronlab.layers import GRU, LSTM, FlattenTime, SimpleRNN
+from neuronlab.layers import GRU, LSTM, SimpleRNN
 
 TOL = 1e-6
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
@@ -153,16 +153,6 @@ def test_gradcheck_stacked_model_with_loss(rng):
     m.compile(loss="categorical_crossentropy")
     errors = nl.gradcheck(m, X, y, max_entries=None)
     assert max(errors.values()) < TOL, errors
-
-
-def test_flatten_time_gradcheck_and_shapes(rng):
-    X = rng.normal(size=(2, 4, 3))
-    assert nl.gradcheck(FlattenTime(), X)["X"] < TOL
-    layer = FlattenTime()
-    layer.build((4, 3), None)
-    out = layer.forward(X)
-    assert out.shape == (8, 3) and np.array_equal(out[4 + 2], X[1, 2])  # row n'·T + t
-    assert layer.backward(out).shape == X.shape
 
 
 def test_a_wrong_recurrent_gradient_is_caught(rng, monkeypatch):

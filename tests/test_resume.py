@@ -68,7 +68,7 @@ def test_ctrl_c_then_resume_equals_uninterrupted(tmp_path, small, options):
     run_training(dict(cfg), full, **quiet)
     s = run_training(dict(cfg), cut, callbacks=[CtrlC(epoch=2, batch=3)], **quiet)
     assert s["interrupted"] and s["epochs_done"] == 2
-    _, extra = nl.io.load_checkpoint(os.path.join(cut, "checkpoint.safetensors"))
+    _, extra = nl.load_checkpoint(os.path.join(cut, "checkpoint.safetensors"))
     assert extra["epoch"] == 1 and len(extra["history"]["loss"]) == 2  # the cut epoch is not checkpointed
     assert os.path.isfile(os.path.join(cut, "interrupted.safetensors"))
     assert not os.path.exists(os.path.join(cut, "model.safetensors"))

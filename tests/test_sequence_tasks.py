@@ -140,13 +140,13 @@ def test_sampling_state_equals_whole_sequence(shakespeare):
     m = seq.char_model(vocab.size, units=16, dim=8, seed=1)
     m.build((10,))
     tokens = vocab.encode(text[:10])
-    whole = m.predict(tokens[None].astype(np.float32))  # (10, vocab): one row per step
+    whole = m.predict(tokens[None].astype(np.float32))[0]  # (10, vocab): one row per step
     layers = m.layers
     state = None
     for t, tok in enumerate(tokens):
         x = layers[0].predict(np.array([[tok]]))
         x, state = layers[1].run(x, state)
-        z = layers[3].predict(layers[2].predict(x))
+        z = layers[2].predict(x)[0]
         np.testing.assert_allclose(z[0], whole[t], rtol=1e-4, atol=1e-6)
 
 

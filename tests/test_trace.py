@@ -21,16 +21,14 @@ def close(a, b, rtol=RTOL):
 
 
 def vectorised_step(model, X, y, lr, loss):
-    """The library's own path: model.forward → loss → model.backward → Param.grad → SGD.step."""
+    """The library's own path: the public step (forward → loss → backward → Param.grad), then SGD.step."""
     model.compile(loss=loss, optimizer=nl.optimizers.SGD(lr=lr))
-    X, Y = model._check_data(np.asarray(X, dtype=np.float64), y, "test")
-    P = model.forward(X, training=True)
-    H = [layer.activation.H.copy() for layer in model.layers]
-    C = model._batch_loss(P, Y)
-    model.backward(model.loss.gradient(P, Y, fused=model._fused))
-    grads = [p.grad.copy() for p in model.params()]
+    X = np.asarray(X, dtype=np.float64)
+    H = model.forward(X, training=True)
+    H = [layer.H.copy() for layer in model.layers[:-1]] + [H]
+    C, grads = model.loss_and_grads(X, y)
     model.optimizer.step(model.params())
-    return H, C, grads, model.get_weights()
+    return H, C, list(grads.values()), model.get_weights()
 
 
 def check_against_library(model, X, y, lr, loss):
@@ -123,8 +121,8 @@ def test_walk_never_calls_the_vectorised_layers(monkeypatch):
 
     def broken(*args, **kwargs):
         raise AssertionError("vectorised code called")
-    for cls, names in [(nl.layers.Dense, ("forward", "backward", "predict")),
-                       (nl.activations.Sigmoid, ("apply", "forward", "backward", "derivative"))]:
+    for cls, names in [(nl.layers.Dense, ("forward", "backward", "predict", "forward_z", "backward_z", "predict_z")),
+                       (nl.activations.Sigmoid, ("forward", "backward", "derivative"))]:
         for name in names:
             monkeypatch.setattr(cls, name, broken)
     got = nl.trace(model, X, y)
@@ -139,8 +137,7 @@ def test_float32_model_is_traced_in_float64_and_agrees_to_float32_precision(rng)
     t = nl.trace(model, X, y, lr=0.2)  # loss taken from the compiled model
     assert t.loss_name == "categorical_crossentropy" and t.fused
     assert t.layers[0].W.dtype == np.float64
-    P = model.forward(X.astype(np.float32), training=True)
-    model.backward(model.loss.gradient(P, model.loss.targets(y, 2, np.float32), fused=model._fused))
+    model.loss_and_grads(X.astype(np.float32), y)
     for a, b in zip(t.gradients(), model.get_gradients()):
         assert close(a, b, rtol=1e-5)
 

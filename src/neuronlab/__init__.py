@@ -9,15 +9,16 @@
 from . import activations, callbacks, datasets, demos, initializers, inspect, layers, losses, optimizers, schedules
 from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
-from .io import ModelFileError, load_model, save_model
+from .io import ModelFileError, save_model
 from .model import History, Sequential
+from .saving import load_checkpoint, load_model
 from .trace import trace  # the function; import the module's other names from neuronlab.trace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
-    "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "save_model",
+    "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "load_checkpoint", "save_model",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
     "demos",
     "__version__",

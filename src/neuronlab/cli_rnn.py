@@ -47,7 +47,7 @@ def generate(model_path, text_path, steps, units, embed_dim, seq_len, batch_size
     """
     from .core import DataError
     from .datasets import sequences as seq
-    from .io import load_checkpoint
+    from .saving import load_checkpoint
 
     prime = prime.replace("\\n", "\n")
     if model_path is not None:

@@ -111,6 +111,18 @@ class Layer:
         self.built = True
         return self.output_shape
 
+    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Shapes of the trainable parameters ``build(input_shape)`` creates, by name (``{"W": (d, u)}``).
+
+        The one source for ``build`` and the model-file loader, which checks a file's tensors
+        against it before anything is allocated. Raises ValueError for an input the layer refuses.
+        """
+        return {}
+
+    def buffer_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Shapes of the non-trainable state ``build`` creates (see :meth:`buffers`), by name."""
+        return {}
+
     def params(self) -> list[Param]:
         """The layer's trainable parameters, in ``get_weights`` order."""
         return []

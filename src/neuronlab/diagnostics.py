@@ -7,6 +7,8 @@ run on a float64 copy of the model or layer, so float32 rounding never hides a w
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .core import Layer
@@ -16,21 +18,18 @@ __all__ = ["gradcheck", "clone"]
 
 
 def clone(model: Sequential, dtype=None) -> Sequential:
-    """A new model with the same architecture, weights, loss and dtype (or ``dtype``)."""
-    layers = []
-    for layer in model.layers:
-        copy = type(layer).from_config(layer.config())
-        copy.name = layer.name
-        layers.append(copy)
-    new = Sequential(layers, seed=model.seed, dtype=dtype or model.dtype)
+    """A new model with the same architecture, weights, buffers, loss and dtype (or ``dtype``)."""
+    config = {**model.get_config(), "dtype": str(np.dtype(dtype or model.dtype))}
+    new = Sequential.from_config(config)
     if model.built:
-        new._ensure_built(model.input_shape)
+        if not new.built:
+            new.build(model.input_shape)
         new.set_weights(model.get_weights())
         for src, dst in zip(model.layers, new.layers):
             for key, arr in dst.buffers().items():
                 arr[...] = src.buffers()[key]
     if model.loss is not None:
-        new.compile(loss=type(model.loss)(), optimizer="sgd", metrics=list(model.metrics))
+        new.compile(loss=copy.copy(model.loss), optimizer="sgd", metrics=list(model.metrics))
     return new
 
 
@@ -67,16 +66,15 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
     pick_rng = np.random.default_rng(seed)
     X = np.array(X, dtype=np.float64, order="C")  # a private contiguous copy: perturbed in place below
     if isinstance(model_or_layer, Sequential):
+        if model_or_layer.loss is None:
+            raise ValueError("gradcheck: call model.compile(loss=...) before gradcheck")
         model = clone(model_or_layer, np.float64)
-        model._require_compiled("gradcheck")
-        X, Y = model._check_data(X, y, "gradcheck")
 
         def loss_of(inp):
-            P = model.forward(inp, training=True)
-            return model._batch_loss(P, Y), P
+            return model.compute_loss(inp, y, training=True), None
 
-        def backward(P):
-            model.backward(model.loss.gradient(P, Y, fused=model._fused))
+        def backward(_):
+            model.loss_and_grads(X, y, training=True)
             return None
         check_input = False
     elif isinstance(model_or_layer, Layer):
@@ -84,7 +82,7 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
         layer = type(src).from_config(src.config())
         layer.name = src.name or type(src).__name__.lower()
         model = Sequential([layer], seed=seed, dtype=np.float64)
-        model._ensure_built(X.shape[1:])
+        model.build(X.shape[1:])
         if src.built and src.params():
             for p, q in zip(layer.params(), src.params()):
                 p.value[...] = q.value
@@ -112,6 +110,7 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
 
     model.rng.bit_generator.state = rng_state
     _, out = loss_of(X)
+    model.rng.bit_generator.state = rng_state  # the model's backward runs its own forward pass
     dX = backward(out)
     targets = [(p.name, p.value, p.grad.copy()) for p in model.params()]
     if check_input:

@@ -83,9 +83,8 @@ def update_ratios(model, previous: dict[str, list[np.ndarray]]) -> dict[str, flo
 
 
 def _cached_output(layer):
-    act = getattr(layer, "activation", None)
-    H = getattr(act, "H", None)
-    return act, H
+    """The layer's activation and its output H of the last training-mode forward pass (or None)."""
+    return getattr(layer, "activation", None), getattr(layer, "H", None)
 
 
 def dead_fraction(layer) -> float | None:
@@ -118,17 +117,16 @@ def saturated_fraction(layer, threshold: float = 0.99) -> float | None:
     return None
 
 
-def _probe_pass(model, X, y, where):
+def _probe_pass(model, X, y, where, on_layer=None):
     """One training-mode forward and backward pass on (X, y) that leaves no trace but ``Param.grad``
     and the cached activations: the generator (dropout masks) and the non-trainable buffers
     (BatchNorm running statistics) are put back, so a later ``fit`` runs as if it never happened."""
-    model._require_compiled(where)
-    Xc, Y = model._check_data(X, y, where)
+    if model.loss is None:
+        raise ValueError(f"{where}: call model.compile(loss=..., optimizer=...) before {where}")
     rng_state = model.rng.bit_generator.state
     saved = [(arr, arr.copy()) for layer in model.layers for arr in layer.buffers().values()]
     try:
-        P = model.forward(Xc, training=True)
-        return P, model.loss.gradient(P, Y, fused=model._fused)
+        return model.loss_and_grads(X, y, training=True, on_layer=on_layer)
     finally:
         model.rng.bit_generator.state = rng_state
         for arr, old in saved:
@@ -145,13 +143,12 @@ def backprop_norms(model, X, y) -> dict[str, float]:
     (vanishing) or grows (exploding) geometrically with depth. Input to output order.
     The model's generator and BatchNorm running statistics are left as they were.
     """
-    _, G = _probe_pass(model, X, y, "backprop_norms")
     out = {}
-    for layer in reversed(model.layers):
-        out[layer.name] = _norm([G])  # before backward, which may overwrite G in place
-        G = layer.backward(G)
-        if G is None:
-            break
+
+    def record(layer, G):
+        out[layer.name] = _norm([G])  # before the layer's backward, which may overwrite G in place
+
+    _probe_pass(model, X, y, "backprop_norms", record)
     return dict(reversed(out.items()))
 
 
@@ -178,7 +175,7 @@ def layer_stats(model, X=None, y=None, previous=None, threshold: float = 0.99) -
     if X is not None:
         if y is None:
             raise ValueError("layer_stats: give y with X")
-        model.backward(_probe_pass(model, X, y, "layer_stats")[1])
+        _probe_pass(model, X, y, "layer_stats")
     if not model.built:
         raise ValueError("layer_stats: the model is not built yet")
     g, w = gradient_norms(model), weight_norms(model)

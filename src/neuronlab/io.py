@@ -47,8 +47,8 @@ import numpy as np
 
 from .core import NeuronlabError, NonFiniteError
 
-__all__ = ["ModelFileError", "save_model", "load_model", "load_checkpoint", "read_safetensors",
-           "write_safetensors", "read_header", "checksum", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["ModelFileError", "save_model", "read_model_file", "json_field", "check_plan", "planned_tensors",
+           "read_safetensors", "write_safetensors", "read_header", "checksum", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "neuronlab"
 FORMAT_VERSION = 2  # 2: the checksum is required (1: files written before it)
@@ -356,6 +356,8 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
                extra: dict | None = None) -> None:
     """Save ``model`` (architecture, weights, and optionally optimizer and RNG state) to ``path``.
 
+    ``nl.load_model`` / :mod:`neuronlab.saving` read it back.
+
     Parameters
     ----------
     include_optimizer : bool
@@ -375,7 +377,7 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
     if not model.built:
         raise ValueError("save_model: the model is not built yet (give input_dim or call fit/build)")
     tensors = {f"params/{p.name}": p.value for p in model.params()}
-    tensors.update({f"buffers/{k}": np.asarray(v) for k, v in _buffers(model).items()})
+    tensors.update({f"buffers/{k}": np.asarray(v) for k, v in layer_buffers(model).items()})
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
             "architecture": json.dumps(model.get_config())}
     try:
@@ -384,7 +386,10 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
     except ImportError:  # pragma: no cover
         pass
     if model.loss is not None:
-        meta["compile"] = json.dumps({"loss": model.loss.name, "metrics": list(model.metrics)})
+        comp = {"loss": model.loss.name, "metrics": list(model.metrics)}
+        if model.loss.config():
+            comp["loss_config"] = model.loss.config()
+        meta["compile"] = json.dumps(comp)
     opt = model.optimizer
     if include_optimizer and opt is not None:
         meta["optimizer"] = json.dumps({"name": type(opt).name, "config": opt.get_config()})
@@ -404,7 +409,7 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
     write_safetensors(path, tensors, meta)
 
 
-def _buffers(model) -> dict[str, np.ndarray]:
+def layer_buffers(model) -> dict[str, np.ndarray]:
     """Non-trainable state of every layer (e.g. BatchNorm running statistics), by name."""
     out: dict[str, np.ndarray] = {}
     for layer in model.layers:
@@ -414,7 +419,16 @@ def _buffers(model) -> dict[str, np.ndarray]:
     return out
 
 
-def _json_field(path, meta, key, required=False, limit=None):
+def read_model_file(path) -> tuple[dict[str, np.ndarray], dict[str, str], dict]:
+    """Tensors, metadata and tensor infos of a neuronlab model file, its format and checksum verified."""
+    tensors, meta, infos = _read(path)
+    _check_ours(path, meta)
+    _check_checksum(path, tensors, meta)
+    return tensors, meta, infos
+
+
+def json_field(path, meta, key, required=False, limit=None):
+    """The metadata entry ``key`` parsed as JSON, within the size and nesting limits."""
     if key not in meta:
         if required:
             raise ModelFileError(f"{path}: the metadata has no {key!r} entry")
@@ -472,42 +486,21 @@ def _sample_shape(path, value):
     return tuple(value)
 
 
-def _planned_tensors(layer, shape) -> dict[str, tuple]:
-    """Shapes of the tensors ``layer.build(shape)`` will allocate, computed without allocating.
-
-    Exact classes only (a user's subclass is the user's own code); ``{}`` for layers without
-    parameters or an input rank ``build`` refuses before allocating. A test keeps this
-    table in step with every registered layer.
-    """
-    from .layers import GRU, LSTM, BatchNorm, Conv2D, Dense, Embedding, SimpleRNN
-
-    kind, n = type(layer), layer.name
-    if kind is Dense and len(shape) == 1:
-        return {f"params/{n}/W": (shape[0], layer.units), f"params/{n}/B": (layer.units,)}
-    if kind is Conv2D and len(shape) == 3:
-        kh, kw = layer.kernel_size
-        return {f"params/{n}/W": (kh, kw, shape[2], layer.filters), f"params/{n}/B": (layer.filters,)}
-    if kind is Embedding:
-        return {f"params/{n}/E": (layer.vocab, layer.dim)}
-    if kind is BatchNorm and len(shape) in (1, 3):
-        c = (shape[-1],)
-        return {f"params/{n}/gamma": c, f"params/{n}/beta": c, f"buffers/{n}/running_mean": c,
-                f"buffers/{n}/running_var": c}
-    if kind in (SimpleRNN, LSTM, GRU) and len(shape) == 2:
-        d, u, g = shape[1], layer.units, layer.n_gates
-        out = {f"params/{n}/W": (d, g * u), f"params/{n}/U": (u, g * u), f"params/{n}/B": (g * u,)}
-        if kind is GRU:
-            out[f"params/{n}/Bhn"] = (u,)
-        return out
-    return {}
+def planned_tensors(layer, shape) -> dict[str, tuple]:
+    """The file tensors ``layer.build(shape)`` will fill, from the layer's own declaration
+    (``Layer.param_shapes`` / ``buffer_shapes``), computed without allocating."""
+    out = {f"params/{layer.name}/{k}": tuple(v) for k, v in layer.param_shapes(shape).items()}
+    out.update({f"buffers/{layer.name}/{k}": tuple(v) for k, v in layer.buffer_shapes(shape).items()})
+    return out
 
 
-def _plan(path, layers, shape, infos, dtype) -> None:
+def check_plan(path, layers, shape, infos, dtype) -> None:
     """Walk the layers from the input shape; before a layer allocates anything, its planned
     tensor shapes must be the ones the file holds (which fit in the file)."""
     scratch = np.random.default_rng(0)  # the real build (model.rng) follows once all is checked
+    shape = _sample_shape(path, list(shape))
     for layer in layers:
-        for key, want in _planned_tensors(layer, shape).items():
+        for key, want in planned_tensors(layer, shape).items():
             if key not in infos:
                 raise ModelFileError(f"{path}: tensor {key!r} of the declared architecture is missing")
             if infos[key][1] != want:
@@ -516,177 +509,3 @@ def _plan(path, layers, shape, infos, dtype) -> None:
         shape = layer.build(shape, scratch, dtype)
 
 
-def _build(path, arch, infos):
-    from .core import Layer
-    from .layers import registry as layer_registry
-    from .model import Sequential
-
-    entries = arch["layers"]
-    if len(entries) > MAX_LAYERS:
-        raise ModelFileError(f"{path}: the architecture has {len(entries)} layers (limit {MAX_LAYERS})")
-    try:
-        model = Sequential(seed=arch.get("seed"), dtype=arch.get("dtype", "float32"))
-        layers, counts = [], {}
-        for entry in entries:
-            if not isinstance(entry, dict) or not isinstance(entry.get("config") or {}, dict):
-                raise TypeError("each layer must be an object with a 'config' object")
-            cls = layer_registry.lookup(entry["type"])
-            layer = cls.from_config(dict(entry.get("config") or {}))
-            if not isinstance(layer, Layer):
-                raise TypeError(f"{entry['type']!r} did not make a layer")
-            if entry.get("name") is not None:
-                layer.name = str(entry["name"])
-            else:  # the name Sequential.add gives, so that the plan finds the layer's tensors
-                kind = getattr(type(layer), "name", type(layer).__name__.lower())
-                counts[type(layer)] = counts.get(type(layer), 0) + 1
-                layer.name = f"{kind}_{counts[type(layer)]}"
-            layers.append(layer)
-        shape = arch.get("input_shape")
-        if shape is None and layers:
-            shape = layers[0].input_shape
-        if shape is not None:
-            _plan(path, layers, _sample_shape(path, list(shape)), infos, model.dtype)
-        for layer in layers:
-            model.add(layer)
-        if arch.get("input_shape") is not None and not model.built:
-            model.build(tuple(arch["input_shape"]))
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError, IndexError,
-            RecursionError, MemoryError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: "
-                             f"{str(e)[:300]})") from None
-    return model
-
-
-def load_checkpoint(path, compile: bool = True):
-    """Load a model file; return ``(model, extra)`` where ``extra`` is the saved extra dict.
-
-    The optimizer (with its state) and the RNG state are restored when the file has them;
-    see :func:`load_model`.
-    """
-    path = os.fspath(path)
-    tensors, meta, infos = _read(path)
-    _check_ours(path, meta)
-    _check_checksum(path, tensors, meta)
-    arch = _json_field(path, meta, "architecture", required=True, limit=MAX_ARCHITECTURE_BYTES)
-    if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
-        raise ModelFileError(f"{path}: the architecture must be an object with a 'layers' list")
-    model = _build(path, arch, infos)
-
-    # every tensor must be expected, and every expected tensor present, with its dtype and shape
-    expected = {f"params/{p.name}": p.value for p in model.params()}
-    expected.update({f"buffers/{k}": v for k, v in _buffers(model).items()})
-    opt_tensors = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
-    unknown = [k for k in tensors if k not in expected and not k.startswith("optimizer/")]
-    if unknown:
-        raise ModelFileError(f"{path}: tensor {unknown[0]!r} is not part of the declared architecture")
-    for key, target in expected.items():
-        if key not in tensors:
-            raise ModelFileError(f"{path}: tensor {key!r} of the declared architecture is missing")
-        t = tensors[key]
-        if t.dtype != target.dtype:
-            raise ModelFileError(f"{path}: tensor {key!r} has dtype {t.dtype}, the architecture needs {target.dtype}")
-        if t.shape != target.shape:
-            raise ModelFileError(f"{path}: tensor {key!r} has shape {t.shape}, the architecture declares "
-                                 f"{target.shape}")
-        if t.dtype.kind == "f" and not np.isfinite(t).all():
-            raise ModelFileError(f"{path}: tensor {key!r} contains NaN or inf")
-    for key, target in expected.items():
-        target[...] = tensors[key]
-
-    comp = _json_field(path, meta, "compile")
-    opt_meta = _json_field(path, meta, "optimizer")
-    if compile and comp is not None:
-        optimizer = _optimizer(path, opt_meta, opt_tensors, model) if opt_meta is not None else "sgd"
-        try:
-            if not isinstance(comp, dict) or not isinstance(comp.get("metrics") or [], list):
-                raise TypeError("compile must be an object with a 'metrics' list")
-            model.compile(loss=comp["loss"], optimizer=optimizer, metrics=comp.get("metrics") or [])
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ModelFileError(f"{path}: cannot compile with the saved loss/metrics ({e})") from None
-    elif opt_tensors and opt_meta is None:
-        raise ModelFileError(f"{path}: has optimizer tensors but no optimizer metadata")
-
-    rng_state = _json_field(path, meta, "rng")
-    if rng_state is not None:
-        try:
-            kind = type(model.rng.bit_generator).__name__
-            if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != kind:
-                raise ValueError("not a state of the model's bit generator")
-            model.rng.bit_generator.state = rng_state
-        except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as e:
-            raise ModelFileError(f"{path}: invalid RNG state ({e})") from None
-    extra = _json_field(path, meta, "extra")
-    if extra is None:
-        extra = {}
-    if not isinstance(extra, dict):
-        raise ModelFileError(f"{path}: metadata 'extra' must be a JSON object")
-    return model, extra
-
-
-def _optimizer(path, opt_meta, opt_tensors, model):
-    from . import optimizers
-
-    try:
-        if not isinstance(opt_meta, dict) or not isinstance(opt_meta.get("config", {}), dict):
-            raise TypeError("the optimizer entry must be an object with a 'config' object")
-        cls = optimizers.registry.lookup(opt_meta["name"])
-        config = dict(opt_meta.get("config", {}))
-        # lr is the current one, which a schedule may have brought to 0 (a value the constructor
-        # refuses); it is set after construction, from the state when saved there
-        lr = config.pop("lr", None)
-        opt = cls(**config)
-        if lr is not None:
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0 or lr == float("inf"):
-                raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-            opt.lr = float(lr)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the optimizer ({type(e).__name__}: {str(e)[:300]})") from None
-    params = {p.name: p.value for p in model.params()}
-    for key, arr in opt_tensors.items():
-        where = f"{path}: optimizer tensor {'optimizer/' + key!r}"
-        pname, _, slot = key.rpartition("/")
-        if key in ("iterations", "lr") or not pname:
-            if arr.shape != ():
-                raise ModelFileError(f"{where} must be a scalar, has shape {arr.shape}")
-            if key == "lr" and not (arr.dtype.kind == "f" and np.isfinite(arr) and arr >= 0):
-                raise ModelFileError(f"{where} must be a finite number >= 0, is {arr!r}")
-            if key == "iterations" and not (arr.dtype.kind in "iu" and 0 <= int(arr) < 2**53):
-                raise ModelFileError(f"{where} must be a count >= 0, is {arr!r}")
-            continue
-        if pname not in params:
-            raise ModelFileError(f"{where} names no parameter of the model")
-        if arr.shape not in (params[pname].shape, ()):
-            raise ModelFileError(f"{where} has shape {arr.shape}, its parameter has {params[pname].shape}")
-        if arr.shape == () and not (arr.dtype.kind in "iu" and 0 <= int(arr) < 2**53):
-            raise ModelFileError(f"{where} must be a step count >= 0, is {arr!r}")
-        if arr.shape != () and arr.dtype != params[pname].dtype:
-            raise ModelFileError(f"{where} has dtype {arr.dtype}, its parameter has {params[pname].dtype}")
-        if arr.dtype.kind == "f" and np.isnan(arr).any():
-            raise ModelFileError(f"{where} contains NaN")
-    try:
-        opt.load_state_dict(opt_tensors)
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
-        raise ModelFileError(f"{path}: cannot restore the optimizer state ({e})") from None
-    return opt
-
-
-def load_model(path, compile: bool = True):
-    """Load a model saved by :func:`save_model` / ``model.save``.
-
-    The architecture is rebuilt from its JSON (layer types looked up in the layer
-    registry), every tensor's name, dtype and shape is checked against it, and the model
-    is compiled with its saved loss, metrics and optimizer (state included) when it was
-    saved compiled. No code is executed from the file: it holds JSON and raw numbers.
-
-    Raises
-    ------
-    ModelFileError
-        For any bad file: missing, not a neuronlab safetensors file, truncated, corrupted
-        (checksum mismatch), a declared size over the limits, or a tensor that does not
-        match the declared architecture. No other exception comes from the file's content.
-    ImportError
-        When the ``safetensors`` package is not installed (``pip install "neuronlab[cli]"``).
-    """
-    return load_checkpoint(path, compile=compile)[0]

@@ -1,23 +1,27 @@
-"""Losses C(Y_p, Y_t): the value (a batch mean) and ∂C/∂Y_p (already divided by n).
+"""Losses C(out, Y): the value (a mean) and ∂C/∂out (already divided by the count).
 
-Fused output gradients, chosen once in ``compile``:
+The network's output may carry leading axes beyond the batch, e.g. (n, T, k) for a
+prediction at every time step: a loss works on the last axis and averages over all others,
+so a per-step target Y of shape (n, T) trains a sequence model through ``fit``.
 
-* softmax + categorical cross-entropy: ∂C/∂Z = (P - Y) / n,
-* sigmoid + binary cross-entropy:      ∂C/∂Z = (P - Y) / (n k)  (mean over all n·k outputs).
-
-Both follow from ∂C/∂Z = ∂C/∂P · ∂P/∂Z, where the 1/P of the log cancels the P of the
-activation's derivative; they hold only for these pairs, which is why ``fused_activation``
-names the activation. The fused form stays finite however large the logits are, and the
-value is then computed from the logits Z (log-sum-exp / softplus), not from log P.
+Losses that take logits (Keras' ``from_logits``, PyTorch's ``CrossEntropyLoss``): when the
+output layer's activation is the loss's ``partner`` (softmax for categorical cross-entropy,
+sigmoid for binary cross-entropy), ``Sequential.compile`` hands the loss the layer's Z
+instead of its H. The loss then owns the fused, exact computation: log-sum-exp / softplus
+of Z for the value (finite for logits of any size) and ∂C/∂Z = (P - Y)/n for the gradient,
+which follows from the chain rule because the 1/P of the log cancels the P of f'. This
+module is the only place that knows about the pairing.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
 from .core import Registry
 
-__all__ = ["Loss", "MSE", "BinaryCrossEntropy", "CategoricalCrossEntropy", "get", "names"]
+__all__ = ["Loss", "MSE", "BinaryCrossEntropy", "CategoricalCrossEntropy", "accuracy", "get", "names"]
 
 registry = Registry("loss")
 
@@ -28,65 +32,123 @@ def _check_finite(y, where):
         raise ValueError(f"{where}: y contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
 
 
+def _shape_text(shape) -> str:
+    return f"(n, {', '.join(map(str, shape))})"
+
+
+def _per_row(w, G):
+    """Sample weights (n,) shaped to broadcast over the other axes of G."""
+    return w.reshape(-1, *([1] * (G.ndim - 1))).astype(G.dtype, copy=False)
+
+
 class Loss:
-    """Base loss. ``targets`` validates y once; ``value`` and ``gradient`` work per batch."""
+    """Base loss. ``targets`` validates y once; ``value`` and ``gradient`` work per batch.
+
+    Parameters
+    ----------
+    from_logits : bool
+        The loss receives Z (pre-activation) rather than H; only for losses with a ``partner``
+        activation. ``compile`` switches it on by itself for a softmax/sigmoid output layer.
+
+    A subclass writes ``elementwise(out, Y)`` (the loss of every entry, shape of ``out``, or of
+    every position for class losses) and ``_gradient(out, Y)`` (∂ of the sum of those, not yet
+    divided by the count).
+    """
 
     name = "loss"
-    fused_activation: str | None = None
+    partner: str | None = None  # the activation whose Z this loss can take (fused gradient)
 
-    def targets(self, y, n_out: int, dtype=np.float32, where="fit") -> np.ndarray:
-        """Validate y against an output of ``n_out`` units; return it in the form used here."""
+    def __init__(self, from_logits: bool = False):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}: from_logits must be True or False, got {from_logits!r}")
+        if from_logits and self.partner is None:
+            raise ValueError(f"{type(self).__name__}: from_logits=True needs a loss with a partner activation "
+                             "(binary or categorical cross-entropy)")
+        self.from_logits = bool(from_logits)
+
+    def with_logits(self) -> Loss:
+        """A copy of this loss that takes Z of its partner activation."""
+        out = copy.copy(self)
+        out.from_logits = True
+        return out
+
+    def targets(self, y, output_shape, dtype=np.float32, where="fit") -> np.ndarray:
+        """Validate y against an output of ``output_shape`` (per sample); return it in the form used here."""
+        output_shape = _as_shape(output_shape)
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise ValueError(f"{where}: y must be numeric, got dtype {y.dtype}")
         _check_finite(y, where)
-        if y.ndim == 1 and n_out == 1:
-            y = y.reshape(-1, 1)
-        if y.ndim != 2 or y.shape[1] != n_out:
+        if output_shape[-1] == 1 and y.shape[1:] == output_shape[:-1]:
+            y = y.reshape(*y.shape, 1)
+        if y.ndim < 1 or y.shape[1:] != output_shape:
             raise ValueError(f"{where}: y of shape {y.shape} does not match the model's output "
-                             f"(n, {n_out}) for loss {self.name!r}")
+                             f"{_shape_text(output_shape)} for loss {self.name!r}{_flatten_hint(output_shape)}")
         return y.astype(dtype, copy=False)
 
-    def per_sample(self, P, Y, Z=None) -> np.ndarray:
-        """ℓ_i, the loss of each sample (n,); C is their mean."""
+    def elementwise(self, out, Y) -> np.ndarray:
         raise NotImplementedError
 
-    def value(self, P, Y, Z=None, w=None) -> float:
-        """C = (1/n) Σ_i w_i ℓ_i (w_i = 1 without sample weights)."""
-        ell = self.per_sample(P, Y, Z)
-        return float(np.mean(ell) if w is None else np.dot(w, ell) / len(ell))
+    def _gradient(self, out, Y) -> np.ndarray:
+        raise NotImplementedError
 
-    def gradient(self, P, Y, fused: bool = False, w=None) -> np.ndarray:
-        """∂C/∂P (or ∂C/∂Z when ``fused``), rows scaled by the sample weights w_i."""
-        G = self._gradient(P, Y, fused)
+    def _count(self, out) -> int:
+        """How many terms C averages over (all entries of out; class losses: all positions)."""
+        return out.size
+
+    def per_sample(self, out, Y) -> np.ndarray:
+        """ℓ_i, the loss of each sample (n,), averaged over its entries; C is their mean."""
+        ell = self.elementwise(out, Y)
+        return ell.reshape(len(ell), -1).mean(axis=1)
+
+    def value(self, out, Y, w=None) -> float:
+        """C = (1/n) Σ_i w_i ℓ_i (w_i = 1 without sample weights)."""
+        if w is None:
+            return float(np.mean(self.elementwise(out, Y)))
+        ell = self.per_sample(out, Y)
+        return float(np.dot(w, ell) / len(ell))
+
+    def gradient(self, out, Y, w=None) -> np.ndarray:
+        """∂C/∂out (∂C/∂Z with ``from_logits``), rows scaled by the sample weights w_i."""
+        G = self._gradient(out, Y)
+        G *= 1.0 / self._count(out)
         if w is not None:
-            G *= w.reshape(-1, *([1] * (G.ndim - 1))).astype(G.dtype, copy=False)
+            G *= _per_row(w, G)
         return G
 
-    def _gradient(self, P, Y, fused: bool) -> np.ndarray:
-        raise NotImplementedError
+    def config(self) -> dict:
+        return {"from_logits": self.from_logits} if self.from_logits else {}
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+
+
+def _as_shape(shape) -> tuple:
+    return (int(shape),) if np.isscalar(shape) else tuple(int(d) for d in shape)
+
+
+def _flatten_hint(output_shape) -> str:
+    return "; put a Flatten layer before the output Dense layer" if len(output_shape) == 3 else ""
 
 
 @registry.register("mse", "mean_squared_error")
 class MSE(Loss):
-    """C = mean over all n·k elements of (Y_p - Y_t)²;  ∂C/∂Y_p = 2 (Y_p - Y_t) / (n k)."""
+    """C = mean over all entries of (Y_p - Y_t)²;  ∂C/∂Y_p = 2 (Y_p - Y_t) / (n k)."""
 
-    def per_sample(self, P, Y, Z=None):
-        D = P - Y
-        return np.einsum("ij,ij->i", D, D) / D.shape[1]
+    def elementwise(self, out, Y):
+        D = out - Y
+        D *= D
+        return D
 
-    def value(self, P, Y, Z=None, w=None):
+    def value(self, out, Y, w=None):
         if w is not None:
-            return super().value(P, Y, Z, w)
-        D = P - Y
+            return super().value(out, Y, w)
+        D = out - Y
         return float(np.vdot(D, D) / D.size)
 
-    def _gradient(self, P, Y, fused=False):
-        G = P - Y
-        G *= 2.0 / G.size
+    def _gradient(self, out, Y):
+        G = out - Y
+        G *= 2.0
         return G
 
 
@@ -95,114 +157,159 @@ def _softplus(Z):
     return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
 
 
+def _sigmoid(Z):
+    from .activations import Sigmoid
+
+    return Sigmoid().forward(Z, out=np.empty_like(Z))
+
+
+def _softmax(Z):
+    from .activations import Softmax
+
+    return Softmax().forward(Z, out=np.empty_like(Z))
+
+
 @registry.register("binary_crossentropy", "bce")
 class BinaryCrossEntropy(Loss):
-    """C = -mean[Y log P + (1 - Y) log(1 - P)] over all n·k outputs; Y in [0, 1].
+    """C = -mean[Y log P + (1 - Y) log(1 - P)] over all outputs; Y in [0, 1].
 
-    Unfused (output not sigmoid), as PyTorch's BCELoss: log clamped at -100 and
+    From logits Z (P = σ(Z)): ℓ = softplus(Z) - Y Z and ∂C/∂Z = (P - Y)/(n k).
+    From probabilities, as PyTorch's BCELoss: log clamped at -100 and
     ∂C/∂P = (P - Y) / max(P (1 - P), 1e-12) / (n k).
     """
 
-    fused_activation = "sigmoid"
+    partner = "sigmoid"
 
-    def targets(self, y, n_out, dtype=np.float32, where="fit"):
-        Y = super().targets(y, n_out, dtype, where)
+    def targets(self, y, output_shape, dtype=np.float32, where="fit"):
+        Y = super().targets(y, output_shape, dtype, where)
         if Y.size and (Y.min() < 0 or Y.max() > 1):
             raise ValueError(f"{where}: binary_crossentropy targets must lie in [0, 1], "
                              f"got values in [{Y.min()}, {Y.max()}]")
         return Y
 
-    def per_sample(self, P, Y, Z=None):
-        if Z is not None:  # from logits: softplus(Z) - Y Z
-            return np.mean(_softplus(Z) - Y * Z, axis=1)
+    def elementwise(self, out, Y):
+        if self.from_logits:
+            return _softplus(out) - Y * out
         with np.errstate(divide="ignore"):
-            logp = np.maximum(np.log(P), -100.0)
-            log1mp = np.maximum(np.log1p(-P), -100.0)
-        return -np.mean(Y * logp + (1.0 - Y) * log1mp, axis=1)
+            logp = np.maximum(np.log(out), -100.0)
+            log1mp = np.maximum(np.log1p(-out), -100.0)
+        return -(Y * logp + (1.0 - Y) * log1mp)
 
-    def _gradient(self, P, Y, fused=False):
-        G = P - Y
-        if not fused:
-            G /= np.maximum(P * (1.0 - P), 1e-12)
-        G *= 1.0 / G.size
+    def _gradient(self, out, Y):
+        if self.from_logits:
+            G = _sigmoid(out)
+            G -= Y
+            return G
+        G = out - Y
+        G /= np.maximum(out * (1.0 - out), 1e-12)
         return G
 
 
-@registry.register("categorical_crossentropy", "cross_entropy", "cce",
-                   "sparse_categorical_crossentropy")
+@registry.register("categorical_crossentropy", "cross_entropy", "cce")
 class CategoricalCrossEntropy(Loss):
-    """C = -(1/n) Σ_i Σ_k Y_ik log P_ik, Y integer labels (n,) or one-hot / probabilities (n, k).
+    """C = -(1/n) Σ_i Σ_k Y_ik log P_ik over the last axis k, averaged over every other axis.
 
-    Integer labels stay integers (no one-hot copy): log P_{i, y_i} is gathered directly.
+    Y is integer labels (shape of the output without its last axis) or one-hot / probabilities
+    (shape of the output). Integer labels stay integers: log P_{i, y_i} is gathered, never a
+    one-hot copy. From logits Z: log P = Z - log Σ_k e^{Z_k} (log-sum-exp) and ∂C/∂Z = (P - Y)/n.
     """
 
-    fused_activation = "softmax"
+    partner = "softmax"
 
-    def targets(self, y, n_out, dtype=np.float32, where="fit"):
+    def targets(self, y, output_shape, dtype=np.float32, where="fit"):
+        output_shape = _as_shape(output_shape)
         y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1 and n_out > 1:
-            y = y[:, 0]
-        if y.ndim == 1:
-            if y.dtype.kind not in "biuf":
-                raise ValueError(f"{where}: labels must be integers, got dtype {y.dtype}")
-            _check_finite(y, where)
-            if y.dtype.kind == "f":
-                if not np.all(y == np.round(y)):
-                    raise ValueError(f"{where}: class labels must be whole numbers, got {y[y != np.round(y)][:3]}")
-            if y.size and (y.min() < 0 or y.max() >= n_out):
-                raise ValueError(f"{where}: labels must lie in [0, {n_out}) for an output of {n_out} "
-                                 f"classes, got values in [{y.min()}, {y.max()}]")
-            return y.astype(np.intp)
-        return super().targets(y, n_out, dtype, where)
+        k = output_shape[-1]
+        if k > 1 and y.shape[1:] == (*output_shape[:-1], 1):
+            y = y[..., 0]
+        if y.ndim >= 1 and y.shape[1:] == output_shape[:-1]:
+            return self._labels(y, k, where)
+        return super().targets(y, output_shape, dtype, where)
 
     @staticmethod
-    def _log_softmax(Z):
-        Zs = Z - Z.max(axis=1, keepdims=True)
-        return Zs - np.log(np.exp(Zs).sum(axis=1, keepdims=True))
+    def _labels(y, k, where):
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: labels must be integers, got dtype {y.dtype}")
+        _check_finite(y, where)
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise ValueError(f"{where}: class labels must be whole numbers, got {y[y != np.round(y)][:3]}")
+        if y.size and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"{where}: labels must lie in [0, {k}) for an output of {k} "
+                             f"classes, got values in [{y.min()}, {y.max()}]")
+        return y.astype(np.intp)
 
-    def per_sample(self, P, Y, Z=None):
-        if Z is not None:
-            logP = self._log_softmax(Z)
-        else:
-            with np.errstate(divide="ignore"):
-                logP = np.maximum(np.log(P), np.log(np.finfo(P.dtype).tiny))
-        if Y.ndim == 1:
-            return -logP[np.arange(len(P)), Y]
-        return -np.einsum("ij,ij->i", Y, logP)
+    def _count(self, out):
+        return out.size // out.shape[-1]
 
-    def _gradient(self, P, Y, fused=False):
-        n = P.shape[0]
-        if fused:
-            G = P.copy()
-            if Y.ndim == 1:
-                G[np.arange(n), Y] -= 1.0
+    def _log_p(self, out):
+        if self.from_logits:
+            Zs = out - out.max(axis=-1, keepdims=True)
+            Zs -= np.log(np.exp(Zs).sum(axis=-1, keepdims=True))
+            return Zs
+        with np.errstate(divide="ignore"):
+            return np.maximum(np.log(out), np.log(np.finfo(out.dtype).tiny))
+
+    def elementwise(self, out, Y):
+        """−log P of the true class (or −Σ_k Y_k log P_k) at every position: shape of out without k."""
+        logP = self._log_p(out)
+        if Y.ndim == out.ndim - 1:
+            return -np.take_along_axis(logP, Y[..., None], axis=-1)[..., 0]
+        return -np.einsum("...k,...k->...", Y, logP)
+
+    def _gradient(self, out, Y):
+        labels = Y.ndim == out.ndim - 1
+        if self.from_logits:
+            G = _softmax(out)
+            if labels:
+                G2, y2 = G.reshape(-1, G.shape[-1]), Y.reshape(-1)
+                G2[np.arange(len(y2)), y2] -= 1.0
             else:
                 G -= Y
-            G *= 1.0 / n
             return G
-        # ∂C/∂P = -Y / P / n (output not softmax: rare; P floored to stay finite)
-        Pf = np.maximum(P, np.finfo(P.dtype).tiny)
-        if Y.ndim == 1:
-            G = np.zeros_like(P)
-            G[np.arange(n), Y] = -1.0 / Pf[np.arange(n), Y]
-        else:
-            G = -Y / Pf
-        G *= 1.0 / n
-        return G.astype(P.dtype, copy=False)
+        # ∂C/∂P = -Y / P (output not softmax: rare; P floored to stay finite)
+        Pf = np.maximum(out, np.finfo(out.dtype).tiny)
+        if labels:
+            G = np.zeros_like(out)
+            G2, P2, y2 = G.reshape(-1, G.shape[-1]), Pf.reshape(-1, G.shape[-1]), Y.reshape(-1)
+            rows = np.arange(len(y2))
+            G2[rows, y2] = -1.0 / P2[rows, y2]
+            return G
+        return (-Y / Pf).astype(out.dtype, copy=False)
+
+
+@registry.register("sparse_categorical_crossentropy")
+class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
+    """Categorical cross-entropy with integer labels (Keras' name); one-hot targets are refused."""
+
+    def targets(self, y, output_shape, dtype=np.float32, where="fit"):
+        output_shape = _as_shape(output_shape)
+        y = np.asarray(y)
+        if output_shape[-1] > 1 and y.shape[1:] == (*output_shape[:-1], 1):
+            y = y[..., 0]
+        if y.ndim < 1 or y.shape[1:] != output_shape[:-1]:
+            raise ValueError(f"{where}: sparse_categorical_crossentropy takes integer labels of shape "
+                             f"{_shape_text(output_shape[:-1]) if len(output_shape) > 1 else '(n,)'}, "
+                             f"got y of shape {y.shape}")
+        return self._labels(y, output_shape[-1], where)
 
 
 def accuracy(P: np.ndarray, Y: np.ndarray, multilabel: bool = False) -> float:
-    """Fraction correct: argmax over several classes (Y labels or one-hot); for one output,
+    """Fraction correct: argmax over the last axis (Y labels or one-hot); for one output,
     or every output of a multi-label (binary cross-entropy) model, [P > 0.5] = [Y > 0.5]."""
-    if P.shape[1] == 1 or multilabel:
+    if P.shape[-1] == 1 or multilabel:
         return float(np.mean((P > 0.5) == (Y.reshape(P.shape) > 0.5)))  # (n,) labels: no (n, n) broadcast
-    pred = P.argmax(axis=1)
-    true = Y if Y.ndim == 1 else Y.argmax(axis=1)
+    pred = P.argmax(axis=-1)
+    true = Y if Y.ndim == P.ndim - 1 else Y.argmax(axis=-1)
     return float(np.mean(pred == true))
 
 
 def get(spec, **kwargs) -> Loss:
-    return registry.get(spec, **kwargs)
+    """Return a loss from a registered name, a class or an instance."""
+    loss = registry.get(spec, **kwargs)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"a loss must be a registered name or an nl.losses.Loss subclass instance, "
+                        f"got {type(loss).__name__}")
+    return loss
 
 
 def names() -> list[str]:

@@ -15,6 +15,7 @@ from . import losses as _losses
 from . import optimizers as _optim
 from .callbacks import Callback, CallbackList
 from .core import Layer, NonFiniteError, as_dtype
+from .io import save_model
 
 __all__ = ["Sequential", "History"]
 
@@ -65,6 +66,50 @@ def _chunk_size(batch_size, n: int, where: str) -> int:
     return int(batch_size)
 
 
+def _fit_batch_size(batch_size, n: int) -> int:
+    if batch_size is None:
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"fit: batch_size must be a positive integer or None (full batch), got {batch_size!r}")
+    return min(int(batch_size), n)
+
+
+def _diverged(where, loss, lr, norm, layer, detail) -> NonFiniteError:
+    """The one NonFiniteError of a refused update, with its numbers as attributes."""
+    err = NonFiniteError(f"training diverged {where}: loss = {loss}, lr = {lr}, gradient norm = {norm}; {detail}. "
+                         "The update was not applied; the model keeps its last finite weights. "
+                         "Try a smaller learning rate, gradient clipping (clipnorm=) or another init.")
+    err.loss, err.lr, err.grad_norm, err.layer, err.where = loss, lr, norm, layer, detail
+    if where.startswith("at epoch"):
+        epoch, batch = where[len("at epoch "):].split(", batch ")
+        err.epoch, err.batch = int(epoch), int(batch.split("/")[0])
+    return err
+
+
+class _Batches:
+    """The batches of one epoch: shuffled indices (not data) into reused buffers, K rows each."""
+
+    def __init__(self, X, Y, w, K, rng):
+        self.X, self.Y, self.w, self.K, self.rng = X, Y, w, K, rng
+        self.count = -(-len(X) // K)
+        self._bufs: dict[int, np.ndarray] = {}
+
+    def epoch(self):
+        X, Y, w, K, n = self.X, self.Y, self.w, self.K, len(self.X)
+        order = self.rng.permutation(n) if self.rng is not None and K < n else None
+        for lo in range(0, n, K):
+            hi = min(lo + K, n)
+            if order is None:
+                yield X[lo:hi], Y[lo:hi], None if w is None else w[lo:hi]
+                continue
+            idx = order[lo:hi]
+            buf = self._bufs.get(hi - lo)
+            if buf is None:
+                buf = self._bufs[hi - lo] = np.empty((hi - lo, *X.shape[1:]), dtype=X.dtype)
+            # idx is in range; mode="clip" lets take write into the buffer without a copy
+            yield np.take(X, idx, axis=0, out=buf, mode="clip"), Y[idx], None if w is None else w[idx]
+
+
 class Sequential:
     """A feed-forward network H_K = f_K(... f_1(X W_1 + B_1) ... W_K + B_K).
 
@@ -97,6 +142,8 @@ class Sequential:
         self.layers: list[Layer] = []
         self.built = False
         self.loss: _losses.Loss | None = None
+        self._criterion: _losses.Loss | None = None   # the loss on the raw output (logits when fused)
+        self._head = None                              # the output activation the loss took over
         self.optimizer: _optim.Optimizer | None = None
         self.metrics: list[str] = []
         self.stop_training = False
@@ -117,6 +164,8 @@ class Sequential:
         if any(other.name == layer.name for other in self.layers):
             raise ValueError(f"layer name {layer.name!r} is used twice")
         self.layers.append(layer)
+        if self.loss is not None:
+            self._choose_criterion()
         if self.built:
             layer.build(self.layers[-2].output_shape, self.rng, self.dtype)
             self._set_input_grad_flags()
@@ -168,8 +217,9 @@ class Sequential:
         """Choose the loss C, the optimizer and the metrics to report.
 
         When the output layer's activation is the loss's partner (softmax with categorical
-        cross-entropy, sigmoid with binary cross-entropy), the fused gradient ∂C/∂Z = (P - Y)/n
-        is used and the loss value is computed from the logits.
+        cross-entropy, sigmoid with binary cross-entropy), the loss receives the layer's Z
+        (see :mod:`neuronlab.losses`): its value is exact for logits of any size and its
+        gradient is ∂C/∂Z = (P - Y)/n. ``predict`` still returns P.
         """
         self.loss = _losses.get(loss)
         self.optimizer = _optim.get(optimizer)
@@ -179,50 +229,65 @@ class Sequential:
                 raise ValueError(f"unknown metric {m!r}; valid names: {', '.join(METRICS)}")
             names.append(_METRIC_ALIASES[m])
         self.metrics = names
-        last = self.layers[-1] if self.layers else None
-        for layer in self.layers:
-            act = getattr(layer, "activation", None)
-            if act is not None:
-                # only layers with a logits() path (Dense) honour activation_fused; a recurrent or
-                # normalisation output layer keeps its activation's own backward
-                fused = (layer is last and act.name == self.loss.fused_activation
-                         and callable(getattr(layer, "logits", None)))
-                layer.activation_fused = fused
-                act.keep_logits = fused
+        self._choose_criterion()
 
-    @property
-    def _fused(self) -> bool:
-        return bool(self.layers) and getattr(self.layers[-1], "activation_fused", False)
+    def _choose_criterion(self) -> None:
+        """The loss on the network's raw output, and the activation that turns it into P."""
+        last = self.layers[-1] if self.layers else None
+        act = getattr(last, "activation", None)
+        if (self.loss is not None and not self.loss.from_logits and act is not None
+                and act.name == self.loss.partner and callable(getattr(last, "forward_z", None))):
+            self._criterion, self._head = self.loss.with_logits(), act
+        else:
+            self._criterion, self._head = self.loss, None
 
     # -- passes -------------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        """The training-path forward pass (caches what backward needs; buffers reused)."""
-        for layer in self.layers:
-            X = layer.forward(X, training)
-        return X
+        """The network's output H for X by the training path (every layer caches its Z and H).
 
-    def backward(self, G: np.ndarray) -> None:
-        """Propagate ∂C/∂(output) back through the layers, filling every ``Param.grad``."""
-        for layer in reversed(self.layers):
-            G = layer.backward(G)
+        ``training=True`` draws dropout masks and uses BatchNorm's batch statistics. For the
+        whole step (loss, gradients, update) use :meth:`train_step` / :meth:`loss_and_grads`.
+        """
+        return self._predictions(self._forward(X, training))
+
+    def _forward(self, X: np.ndarray, training: bool) -> np.ndarray:
+        """What the loss reads: H of the output layer, or its Z when the loss takes logits."""
+        *hidden, last = self.layers
+        for layer in hidden:
+            X = layer.forward(X, training)
+        return last.forward_z(X, training) if self._head is not None else last.forward(X, training)
+
+    def _backward(self, G: np.ndarray, on_layer=None) -> None:
+        """Propagate ∂C/∂(what _forward returned) back through the layers, filling every ``Param.grad``.
+
+        ``on_layer(layer, G)``, if given, sees the gradient arriving at each layer's output
+        (∂C/∂Z for an output layer whose loss takes logits) before that layer's backward.
+        """
+        *hidden, last = self.layers
+        if on_layer is not None:
+            on_layer(last, G)
+        G = last.backward_z(G) if self._head is not None else last.backward(G)
+        for layer in reversed(hidden):
             if G is None:
                 break
+            if on_layer is not None:
+                on_layer(layer, G)
+            G = layer.backward(G)
 
-    def _batch_loss(self, P, Y, w=None) -> float:
-        Z = self.layers[-1].activation.Z if self._fused else None
-        return self.loss.value(P, Y, Z, w)
+    def _predictions(self, out: np.ndarray, copy: bool = True) -> np.ndarray:
+        """P from the output of :meth:`_forward` (applies the output activation when the loss took Z)."""
+        if self._head is None:
+            return out
+        return self._head.forward(out, out=np.empty_like(out) if copy else out)
 
-    def _predict_raw(self, X) -> tuple[np.ndarray, np.ndarray | None]:
-        """Inference path: output and, for a fused output layer, its logits."""
-        for layer in self.layers[:-1]:
+    def _inference(self, X) -> np.ndarray:
+        """Inference path: what the loss reads (Z of the output layer when the loss takes logits)."""
+        *hidden, last = self.layers
+        for layer in hidden:
             X = layer.predict(X)
-        last = self.layers[-1]
-        if self._fused:
-            Z = last.logits(X)
-            return last.activation.apply(Z.copy()), Z
-        return last.predict(X), None
+        return last.predict_z(X) if self._head is not None else last.predict(X)
 
-    # -- training ------------------------------------------------------------------------
+    # -- one step -----------------------------------------------------------------------
     def _require_compiled(self, where):
         if self.loss is None or self.optimizer is None:
             raise ValueError(f"{where}: call model.compile(loss=..., optimizer=...) before {where}")
@@ -231,19 +296,117 @@ class Sequential:
         X = _check_X(X, where, self.dtype)
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
-        Y = self.loss.targets(y, self.output_dim, self.dtype, where)
+        Y = self._criterion.targets(y, self.layers[-1].output_shape, self.dtype, where)
         if len(Y) != len(X):
             raise ValueError(f"{where}: X has {len(X)} samples but y has {len(Y)}")
         return X, Y
 
+    def _batch(self, X, Y, sample_weight, where):
+        """A batch as the step needs it: cast once, shapes checked (cheap: no pass over the data
+        beyond the targets' range check; a NaN in X surfaces as a NonFiniteError)."""
+        self._require_compiled(where)
+        X = np.asarray(X)
+        if X.dtype != self.dtype:
+            X = _check_X(X, where, self.dtype)
+        elif X.ndim < 2 or len(X) == 0:
+            raise ValueError(f"{where}: X must be a non-empty batch of shape (n, ...), got shape {X.shape}")
+        self._ensure_built(X.shape[1:])
+        self.layers[0].check_input(X)
+        Y = self._criterion.targets(Y, self.layers[-1].output_shape, self.dtype, where)
+        if len(Y) != len(X):
+            raise ValueError(f"{where}: X has {len(X)} samples but y has {len(Y)}")
+        w = None if sample_weight is None else self._sample_weights(Y, sample_weight, None, where)
+        return X, Y, w
+
+    def _batch_logs(self, out, Y, loss) -> dict:
+        logs = {"loss": loss}
+        if "accuracy" in self.metrics:
+            logs["accuracy"] = _losses.accuracy(self._predictions(out), Y, self._multilabel)
+        return logs
+
+    @property
+    def _multilabel(self) -> bool:
+        return isinstance(self.loss, _losses.BinaryCrossEntropy)
+
+    def compute_loss(self, X, Y, sample_weight=None, training: bool = True) -> float:
+        """C on one batch from a forward pass alone (no backward, no update).
+
+        ``training=True`` runs the training path (dropout masks drawn from the model's
+        generator, BatchNorm batch statistics), as :meth:`train_step` does.
+        """
+        X, Y, w = self._batch(X, Y, sample_weight, "compute_loss")
+        out = self._forward(X, training=True) if training else self._inference(X)
+        return self._criterion.value(out, Y, w)
+
+    def loss_and_grads(self, X, Y, sample_weight=None, training: bool = True, on_layer=None) -> tuple[float, dict]:
+        """C and ∂C/∂θ for one batch, without an update.
+
+        ``training=True`` runs the training path (dropout masks drawn, BatchNorm batch
+        statistics); False the inference behaviour of every layer. Every ``Param.grad`` is
+        filled. Returns ``(C, {param name: copy of ∂C/∂param})`` in ``get_weights`` order.
+        ``on_layer`` is passed to :meth:`backward`.
+        """
+        X, Y, w = self._batch(X, Y, sample_weight, "loss_and_grads")
+        out = self._forward(X, training=training)
+        loss = self._criterion.value(out, Y, w)
+        self._backward(self._criterion.gradient(out, Y, w), on_layer)
+        return loss, {p.name: p.grad.copy() for p in self.params()}
+
+    def train_step(self, X, Y, sample_weight=None) -> dict:
+        """One step of the guide's loop on one batch: forward, C, backward, optimizer update.
+
+        Returns the batch logs (``{"loss": C, "accuracy": ...}`` for the compiled metrics).
+        A NaN/inf loss or gradient raises :class:`NonFiniteError` before the update, so the
+        model keeps its last finite weights.
+        """
+        X, Y, w = self._batch(X, Y, sample_weight, "train_step")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._forward(X, training=True)
+            loss = self._criterion.value(out, Y, w)
+            logs = self._batch_logs(out, Y, loss)
+            self._backward(self._criterion.gradient(out, Y, w))
+            self._update(loss)
+        return logs
+
+    def test_step(self, X, Y, sample_weight=None) -> dict:
+        """The batch logs (loss, metrics) of the inference path, without any update."""
+        X, Y, w = self._batch(X, Y, sample_weight, "test_step")
+        out = self._inference(X)
+        return self._batch_logs(out, Y, self._criterion.value(out, Y, w))
+
+    def _update(self, loss):
+        """The optimizer's update, refused when the loss or the gradient is NaN/inf.
+
+        The loss is checked here; the optimizer checks the gradient norm ‖g‖ before touching
+        any parameter. Either way the update is not applied and one :class:`NonFiniteError`
+        gives the loss, η, ‖g‖ and the first layer, in backpropagation order (from the
+        output), whose gradient is not finite; they are also its attributes.
+        """
+        params = self.params()
+        if np.isfinite(loss):
+            try:
+                self.optimizer.step(params)
+                return
+            except NonFiniteError:
+                pass  # reported below, with the loss and the layer
+        norm = self.optimizer.global_norm(params)
+        bad = next((p for p in reversed(params) if not np.isfinite(p.grad).all()), None)
+        layer = None if bad is None else next(la.name for la in self.layers if any(p is bad for p in la.params()))
+        where = (f"the gradient first went non-finite in layer {layer!r} ({bad.name}), going back from the output"
+                 if bad is not None else "every gradient is finite")
+        raise _diverged("in train_step", loss, self.optimizer.lr, norm, layer, where)
+
+    # -- training ------------------------------------------------------------------------
     def fit(self, X, y, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
             validation_data=None, validation_split: float = 0.0, callbacks=None,
             verbose: int = 1, initial_epoch: int = 0, sample_weight=None,
             class_weight: dict | None = None) -> History:
-        """Train for ``epochs`` passes over (X, y) in batches of K = ``batch_size``.
+        """Train for ``epochs`` passes over (X, y) in batches of K = ``batch_size``: a loop over :meth:`train_step`.
 
         ``batch_size=None`` is full-batch gradient descent (K = n), 1 is SGD, k is
         mini-batch SGD. The order is reshuffled every epoch from the model's generator.
+        y pairs with X row by row and may carry more axes: (n, T) integer targets for an
+        output of shape (n, T, k) train a prediction at every time step.
         ``validation_split`` holds out the last fraction of (X, y) (before shuffling);
         ``validation_data`` overrides it (as Keras), so then all of (X, y) is trained on.
         ``sample_weight`` (n,) and/or ``class_weight`` {label: weight} weight each sample's
@@ -272,17 +435,12 @@ class Sequential:
             validation_data = (X[-n_val:], Y[-n_val:])
             X, Y = X[:-n_val], Y[:-n_val]
             w = None if w is None else w[:-n_val]
+        validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
-            Xv, Yv = self._check_data(*validation_data, where="fit(validation_data)")
-        n = len(X)
-        if batch_size is None:
-            K = n
-        elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"fit: batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-        else:
-            K = min(int(batch_size), n)
+            validation = self._check_data(*validation_data, where="fit(validation_data)")
+        K = _fit_batch_size(batch_size, len(X))
 
         history = History()
         cbs = CallbackList([history, *(callbacks or [])], self)
@@ -291,62 +449,41 @@ class Sequential:
             cbs.append(EpochPrinter(epochs))
         self.history = history
         self.stop_training = False
-        xbuf = {}
         cbs.on_train_begin({})
-        # Overflow/invalid warnings are silenced here: a NaN/inf loss or gradient is caught by
-        # _step (loss) and the optimizer (gradient norm), which raise one clear NonFiniteError.
-        validation = (Xv, Yv) if validation_data is not None else None
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self._fit_epochs(X, Y, w, K, epochs, initial_epoch, shuffle, validation, cbs, xbuf)
-        cbs.on_train_end({})
-        return history
-
-    def _fit_epochs(self, X, Y, w, K, epochs, initial_epoch, shuffle, validation, cbs, xbuf):
-        n = len(X)
-        params = self.params()
-        n_batches = -(-n // K)
-        multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
+        batches = _Batches(X, Y, w, K, self.rng if shuffle else None)
         for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch, {})
-            t0 = time.perf_counter()
-            order = self.rng.permutation(n) if shuffle and K < n else None
-            loss_sum = acc_sum = 0.0
-            for b in range(n_batches):
-                lo, hi = b * K, min((b + 1) * K, n)
-                if order is None:
-                    Xb, Yb = X[lo:hi], Y[lo:hi]
-                    wb = None if w is None else w[lo:hi]
-                else:
-                    idx = order[lo:hi]
-                    buf = xbuf.get(hi - lo)
-                    if buf is None:
-                        buf = xbuf[hi - lo] = np.empty((hi - lo, *X.shape[1:]), dtype=X.dtype)
-                    Xb = np.take(X, idx, axis=0, out=buf, mode="clip")  # idx is in range; clip avoids a copy
-                    Yb = Y[idx]
-                    wb = None if w is None else w[idx]
-                P = self.forward(Xb, training=True)
-                batch_loss = self._batch_loss(P, Yb, wb)
-                batch_logs = {"loss": batch_loss, "size": hi - lo}
-                if "accuracy" in self.metrics:
-                    batch_logs["accuracy"] = _losses.accuracy(P, Yb, multilabel)
-                    acc_sum += batch_logs["accuracy"] * (hi - lo)
-                self.backward(self.loss.gradient(P, Yb, fused=self._fused, w=wb))
-                self._step(batch_loss, params, epoch, b, n_batches)
-                loss_sum += batch_loss * (hi - lo)
-                cbs.on_batch_end(b, batch_logs)
-                if self.stop_training:
-                    break
-            logs = {"loss": loss_sum / max(hi, 1)}
-            if "accuracy" in self.metrics:
-                logs["accuracy"] = acc_sum / max(hi, 1)
-            if validation:
-                for k, v in self._evaluate_checked(*validation).items():
-                    logs[f"val_{k}"] = v
-            logs["lr"] = float(self.optimizer.lr)
-            self.last_epoch_time = time.perf_counter() - t0
+            logs = self._fit_epoch(epoch, batches, validation, cbs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        cbs.on_train_end({})
+        return history
+
+    def _fit_epoch(self, epoch, batches, validation, cbs) -> dict:
+        """One epoch: every batch through :meth:`train_step`, then the epoch's logs."""
+        cbs.on_epoch_begin(epoch, {})
+        t0 = time.perf_counter()
+        sums, seen = {}, 0
+        for b, (Xb, Yb, wb) in enumerate(batches.epoch()):
+            cbs.on_batch_begin(b, {"size": len(Xb)})
+            try:
+                logs = self.train_step(Xb, Yb, wb)
+            except NonFiniteError as e:
+                raise _diverged(f"at epoch {epoch + 1}, batch {b + 1}/{batches.count}", e.loss, e.lr,
+                                e.grad_norm, e.layer, e.where) from None
+            seen += len(Xb)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v * len(Xb)
+            cbs.on_batch_end(b, {**logs, "size": len(Xb)})
+            if self.stop_training:
+                break
+        logs = {k: v / max(seen, 1) for k, v in sums.items()}
+        if validation is not None:
+            for k, v in self._evaluate_checked(*validation).items():
+                logs[f"val_{k}"] = v
+        logs["lr"] = float(self.optimizer.lr)
+        self.last_epoch_time = time.perf_counter() - t0
+        return logs
 
     def _sample_weights(self, Y, sample_weight, class_weight, where) -> np.ndarray | None:
         """Per-sample loss weights from ``sample_weight`` times ``class_weight[label]``."""
@@ -358,6 +495,10 @@ class Sequential:
             if not np.isfinite(w).all() or (w < 0).any():
                 raise ValueError(f"{where}: sample_weight must be finite and >= 0")
         if class_weight is not None:
+            out_shape = self.layers[-1].output_shape
+            if len(out_shape) != 1:
+                raise ValueError(f"{where}: class_weight needs one label per sample; the output has shape "
+                                 f"(n, {', '.join(map(str, out_shape))}) (use sample_weight)")
             labels = Y if Y.ndim == 1 else (Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] > 0.5).astype(int))
             n_cls = self.output_dim if self.output_dim > 1 else 2
             table = np.ones(n_cls)
@@ -369,35 +510,6 @@ class Sequential:
             w = cw_samples if w is None else w * cw_samples
         return None if w is None else w.astype(self.dtype)
 
-    def _step(self, batch_loss, params, epoch, b, n_batches):
-        """One optimizer update, refused when the loss or the gradient is NaN/inf.
-
-        The loss is checked here; the optimizer checks the gradient norm ‖g‖ before touching
-        any parameter. Either way the update is not applied (the model keeps its last finite
-        weights) and one :class:`NonFiniteError` says where (epoch, batch), the loss, η, ‖g‖
-        and the first layer, in backpropagation order (from the output), whose gradient is
-        not finite; they are also its attributes ``epoch``, ``batch``, ``loss``, ``lr``,
-        ``grad_norm`` and ``layer``.
-        """
-        if np.isfinite(batch_loss):
-            try:
-                self.optimizer.step(params)
-                return
-            except NonFiniteError:
-                pass  # reported below, with the loss and the place
-        norm = self.optimizer.global_norm(params)
-        bad = next((p for p in reversed(params) if not np.isfinite(p.grad).all()), None)
-        layer = None if bad is None else next(la.name for la in self.layers if any(p is bad for p in la.params()))
-        lr = self.optimizer.lr
-        msg = (f"training diverged at epoch {epoch + 1}, batch {b + 1}/{n_batches}: loss = {batch_loss}, lr = {lr}, "
-               f"gradient norm = {norm}; ")
-        msg += (f"the gradient first went non-finite in layer {layer!r} ({bad.name}), going back from the output"
-                if bad is not None else "every gradient is finite")
-        err = NonFiniteError(msg + ". The update was not applied; the model keeps its last finite weights. "
-                             "Try a smaller learning rate, gradient clipping (clipnorm=) or another init.")
-        err.epoch, err.batch, err.loss, err.lr, err.grad_norm, err.layer = epoch + 1, b + 1, batch_loss, lr, norm, layer
-        raise err
-
     # -- inference ----------------------------------------------------------------------
     def predict(self, X, batch_size: int | None = 8192) -> np.ndarray:
         """Output H of the last layer for X (probabilities for softmax/sigmoid outputs)."""
@@ -405,7 +517,8 @@ class Sequential:
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
         K = _chunk_size(batch_size, len(X), "predict")
-        return np.concatenate([self._predict_raw(X[i:i + K])[0] for i in range(0, len(X), K)])
+        return np.concatenate([self._predictions(self._inference(X[i:i + K]), copy=False)
+                               for i in range(0, len(X), K)])
 
     def evaluate(self, X, y, batch_size: int | None = 8192, sample_weight=None) -> dict:
         """Loss (and metrics) over all of (X, y): ``{"loss": ..., "accuracy": ...}``."""
@@ -416,18 +529,14 @@ class Sequential:
 
     def _evaluate_checked(self, X, Y, batch_size=8192, w=None) -> dict:
         K = _chunk_size(batch_size, len(X), "evaluate")
-        loss_sum = acc_sum = 0.0
-        multilabel = isinstance(self.loss, _losses.BinaryCrossEntropy)
+        sums = {}
         for i in range(0, len(X), K):
-            P, Z = self._predict_raw(X[i:i + K])
+            out = self._inference(X[i:i + K])
             Yb = Y[i:i + K]
-            loss_sum += self.loss.value(P, Yb, Z, None if w is None else w[i:i + K]) * len(Yb)
-            if "accuracy" in self.metrics:
-                acc_sum += _losses.accuracy(P, Yb, multilabel) * len(Yb)
-        out = {"loss": loss_sum / len(X)}
-        if "accuracy" in self.metrics:
-            out["accuracy"] = acc_sum / len(X)
-        return out
+            logs = self._batch_logs(out, Yb, self._criterion.value(out, Yb, None if w is None else w[i:i + K]))
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v * len(Yb)
+        return {k: v / len(X) for k, v in sums.items()}
 
     # -- weights --------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
@@ -477,8 +586,6 @@ class Sequential:
 
     def save(self, path, include_optimizer: bool = True, include_rng: bool = True, extra=None) -> None:
         """Write the model to a safetensors file; see :func:`neuronlab.io.save_model` and ``nl.load_model``."""
-        from .io import save_model
-
         save_model(self, path, include_optimizer=include_optimizer, include_rng=include_rng, extra=extra)
 
     def get_config(self) -> dict:
@@ -487,6 +594,42 @@ class Sequential:
         return {"seed": self.seed, "dtype": str(self.dtype), "input_shape": shape,
                 "layers": [{"type": getattr(type(la), "name", type(la).__name__), "name": la.name,
                             "config": la.config()} for la in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict, before_build=None) -> Sequential:
+        """Rebuild a model (unbuilt weights freshly initialised) from :meth:`get_config`.
+
+        Layer types are looked up in the layer registry. ``before_build(layers, input_shape)``,
+        if given, runs after the layers are made and before any allocates its parameters (the
+        model-file loader checks the file's tensor shapes there).
+        """
+        from .layers import registry as layer_registry
+
+        model = cls(seed=config.get("seed"), dtype=config.get("dtype", "float32"))
+        layers, counts = [], {}
+        for entry in config["layers"]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("config") or {}, dict):
+                raise TypeError("each layer must be an object with a 'config' object")
+            layer = layer_registry.lookup(entry["type"]).from_config(dict(entry.get("config") or {}))
+            if not isinstance(layer, Layer):
+                raise TypeError(f"{entry['type']!r} did not make a layer")
+            if entry.get("name") is not None:
+                layer.name = str(entry["name"])
+            else:  # the name add() gives, so that a file's tensors are found by name
+                kind = getattr(type(layer), "name", type(layer).__name__.lower())
+                counts[type(layer)] = counts.get(type(layer), 0) + 1
+                layer.name = f"{kind}_{counts[type(layer)]}"
+            layers.append(layer)
+        shape = config.get("input_shape")
+        if shape is None and layers:
+            shape = layers[0].input_shape
+        if before_build is not None:
+            before_build(layers, shape)
+        for layer in layers:
+            model.add(layer)
+        if config.get("input_shape") is not None and not model.built:
+            model.build(tuple(config["input_shape"]))
+        return model
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, seed={self.seed!r})"

@@ -559,7 +559,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             H = X[lo:lo + 8192]
             for layer in hidden:
                 H = layer.predict(H)
-            chunks.append(out.logits(H))
+            chunks.append(out.predict_z(H))
         Z = np.concatenate(chunks)
         return Z[:, 0] if not self._multilabel and len(self.classes_) == 2 else Z
 

@@ -254,7 +254,7 @@ def _check_data(model: Sequential, layers: list[Dense], X, y, loss):
     if len(Y) != len(X):
         raise ValueError(f"trace: X has {len(X)} samples but y has {len(Y)}")
     out_act = layers[-1].activation.name
-    fused = loss.fused_activation is not None and out_act == loss.fused_activation
+    fused = loss.partner is not None and out_act == loss.partner
     if out_act == "softmax" and not fused and n_out == 1:
         raise ValueError("trace: a softmax output needs more than one neuron")
     return loss, X, Y, fused
@@ -425,14 +425,12 @@ def library_step(model: Sequential, X, y, lr: float = 0.5, loss=None) -> dict:
     copy = clone(model, np.float64)
     copy.compile(loss=loss if loss is not None else (model.loss if model.loss is not None else "mse"),
                  optimizer=SGD(lr=lr))
-    X, Y = copy._check_data(np.asarray(X, dtype=np.float64), y, "library_step")
-    P = copy.forward(X, training=True)
-    H = [layer.activation.H.copy() for layer in copy.layers]
-    C = copy._batch_loss(P, Y)
-    copy.backward(copy.loss.gradient(P, Y, fused=copy._fused))
-    grads = copy.get_gradients()
+    X = np.asarray(X, dtype=np.float64)
+    C, grads = copy.loss_and_grads(X, y)
+    P = copy.forward(X, training=True)  # the trace's network has no dropout: the same pass again
+    H = [layer.H.copy() for layer in copy.layers[:-1]] + [P]
     copy.optimizer.step(copy.params())
-    return {"H": H, "C": float(C), "grads": grads, "weights": copy.get_weights()}
+    return {"H": H, "C": float(C), "grads": list(grads.values()), "weights": copy.get_weights()}
 
 
 def compare_with_library(t: Trace, model: Sequential, X, y, loss=None) -> float:

@@ -174,27 +174,28 @@ def char_windows(tokens: np.ndarray, n: int, seq_len: int, rng) -> tuple[np.ndar
 
 def char_model(vocab_size: int, units: int = 256, dim: int = 32, seed: int | None = 0, lr: float = 2e-3,
                clipnorm: float = 5.0):
-    """Embedding → LSTM(return_sequences) → FlattenTime → Dense(vocab, softmax), compiled.
+    """Embedding → LSTM(return_sequences) → Dense(vocab, softmax), compiled.
 
-    Every time step predicts the next character; Adam with gradient clipping by global norm.
+    Every time step predicts the next character: the output is (n, T, vocab) and the targets
+    (n, T); the cross-entropy averages over all n·T predictions. Adam with gradient clipping
+    by global norm.
     """
     from .. import layers, optimizers
     from ..model import Sequential
 
     model = Sequential([layers.Embedding(vocab_size, dim), layers.LSTM(units, return_sequences=True),
-                        layers.FlattenTime(), layers.Dense(vocab_size, "softmax")], seed=seed)
+                        layers.Dense(vocab_size, "softmax")], seed=seed)
     model.compile(loss="categorical_crossentropy", optimizer=optimizers.Adam(lr=lr, clipnorm=clipnorm))
     return model
 
 
 def train_char_model(model, tokens: np.ndarray, steps: int, batch_size: int = 32, seq_len: int = 64,
                      val_tokens: np.ndarray | None = None, log_every: int = 100, print_fn=print) -> dict:
-    """Train a next-character model on random windows of ``tokens`` for ``steps`` updates.
+    """Train a next-character model on random windows of ``tokens`` for ``steps`` updates, with ``fit``.
 
-    ``Sequential.fit`` pairs row i of X with row i of y, and the FlattenTime layer turns
-    (n, T) windows into n·T rows, so the loop is written out here: forward, cross-entropy
-    averaged over all n·T predictions, backward, optimizer step (with its clipnorm).
-    Windows come from the model's generator, so a seed gives a reproducible run.
+    Every ``log_every`` steps, ``log_every · batch_size`` fresh windows X (n, T) with their
+    next characters Y (n, T) are drawn from the model's generator (a seed gives a
+    reproducible run) and ``model.fit`` makes one pass over them in batches of ``batch_size``.
 
     Returns
     -------
@@ -205,35 +206,28 @@ def train_char_model(model, tokens: np.ndarray, steps: int, batch_size: int = 32
     if model.loss is None or model.optimizer is None:
         raise ValueError("train_char_model: compile the model first (see char_model)")
     tokens = np.asarray(tokens)
-    if not model.built:
-        model.build((seq_len,))
-    params = model.params()
     log = {"step": [], "loss": [], "val_loss": []}
-    running = []
-    for step in range(1, steps + 1):
-        Xb, Yb = char_windows(tokens, batch_size, seq_len, model.rng)
-        P = model.forward(Xb.astype(model.dtype), training=True)
-        Y = Yb.reshape(-1).astype(np.intp)
-        running.append(model._batch_loss(P, Y))
-        model.backward(model.loss.gradient(P, Y, fused=model._fused))
-        model.optimizer.step(params)
-        if step % log_every == 0 or step == steps:
-            log["step"].append(step)
-            log["loss"].append(float(np.mean(running)))
-            running = []
-            msg = f"step {step:5d}/{steps}  loss {log['loss'][-1]:.4f}"
-            if val_tokens is not None:
-                log["val_loss"].append(char_loss(model, val_tokens, seq_len))
-                msg += f"  val_loss {log['val_loss'][-1]:.4f}"
-            if print_fn is not None:
-                print_fn(msg)
+    done = 0
+    while done < steps:
+        k = min(log_every, steps - done)
+        X, Y = char_windows(tokens, k * batch_size, seq_len, model.rng)
+        history = model.fit(X, Y, epochs=1, batch_size=batch_size, shuffle=False, verbose=0)
+        done += k
+        log["step"].append(done)
+        log["loss"].append(float(history.history["loss"][-1]))
+        msg = f"step {done:5d}/{steps}  loss {log['loss'][-1]:.4f}"
+        if val_tokens is not None:
+            log["val_loss"].append(char_loss(model, val_tokens, seq_len))
+            msg += f"  val_loss {log['val_loss'][-1]:.4f}"
+        if print_fn is not None:
+            print_fn(msg)
     return log
 
 
 def char_loss(model, tokens: np.ndarray, seq_len: int = 64, n: int = 64, seed: int = 0) -> float:
     """Mean next-character cross-entropy (nats) on n fixed windows of ``tokens``."""
     X, Y = char_windows(tokens, n, seq_len, np.random.default_rng(seed))
-    P = model.predict(X.astype(model.dtype))
+    P = model.predict(X).reshape(-1, model.output_dim)  # (n, T, vocab); a pre-2.0 file gives (n·T, vocab)
     p = P[np.arange(len(P)), Y.reshape(-1)]
     return float(-np.mean(np.log(np.maximum(p, np.finfo(P.dtype).tiny))))
 
@@ -262,7 +256,7 @@ def sample_chars(model, vocab: CharVocab, length: int = 200, prime: str = "\n", 
                 x, states[i] = layer.run(x, states.get(i))
             else:
                 x = layer.predict(x)
-        return model.layers[-1].logits(x)[-1].astype(np.float64)
+        return model.layers[-1].predict_z(x).reshape(-1, model.output_dim)[-1].astype(np.float64)
 
     z = logits_of(vocab.encode(prime))
     out = []

@@ -32,9 +32,9 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
     h = 1e-6
     for name in names:
         act = _act.get(name)
-        f = act.apply(z.copy())
-        d = act.derivative(f)
-        numeric = (act.apply(z + h) - act.apply(z - h)) / (2 * h)
+        f = act.forward(z.copy())
+        d = act.derivative(z, f)
+        numeric = (act.forward(z + h) - act.forward(z - h)) / (2 * h)
         smooth = np.abs(z) > 1e-3  # ReLU-like kinks at 0 have no derivative
         err = float(np.max(np.abs(d[smooth] - numeric[smooth])))
         i = int(np.argmax(d))

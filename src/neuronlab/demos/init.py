@@ -28,7 +28,7 @@ def activations_per_layer(activation: str, init: str, depth: int, width: int, X,
     layers += [_layers.Dense(width, activation, init=init) for _ in range(depth - 1)]
     model = Sequential(layers, seed=seed)
     model.forward(X.astype(np.float32), training=True)
-    return [layer.activation.H.copy() for layer in model.layers]
+    return [layer.H.copy() for layer in model.layers]
 
 
 def run(out_dir, seed: int = 0, quick: bool = False) -> dict:

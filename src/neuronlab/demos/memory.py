@@ -82,10 +82,7 @@ def state_gradient_norms(model: Sequential, X, y) -> np.ndarray:
     layer = model.layers[0]
     layer.track_state_grads = True
     try:
-        X = np.asarray(X, dtype=model.dtype)
-        Y = np.asarray(y, dtype=model.dtype).reshape(len(X), -1)
-        P = model.forward(X, training=True)
-        model.backward(model.loss.gradient(P, Y, fused=model._fused))
+        model.loss_and_grads(X, y)
         return layer.state_grad_norms.copy()
     finally:
         layer.track_state_grads = False

@@ -20,11 +20,11 @@ from .conv import (  # NHWC images
 from .dense import Dense, Dropout
 from .embedding import Embedding
 from .normalization import BatchNorm
-from .recurrent import GRU, LSTM, FlattenTime, SimpleRNN
+from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["Layer", "Dense", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "BatchNorm",
            "to_nhwc", "to_nchw", "kernel_from_torch", "kernel_to_torch",
-           "SimpleRNN", "LSTM", "GRU", "FlattenTime", "Embedding", "Buffers", "registry", "get", "names"]
+           "SimpleRNN", "LSTM", "GRU", "Embedding", "Buffers", "registry", "get", "names"]
 
 
 def get(spec, **kwargs) -> Layer:

@@ -31,7 +31,39 @@ class Buffers:
 
 
 class WithActivation:
-    """Mixin for layers ending in an activation f: f's name and arguments in ``config()``."""
+    """Mixin for layers H = f(Z) whose Z is their own (affine) step: Dense, Conv2D, BatchNorm.
+
+    The layer writes the step up to Z: ``forward_z(X, training) -> Z`` (its own buffer, which H
+    may overwrite), ``backward_z(dZ) -> dX`` and ``predict_z(X) -> Z``; this mixin adds f.
+    The activation is stateless: the layer caches Z (only when f' needs it) and H for backward,
+    so one activation instance may serve many layers. A model whose loss takes logits calls the
+    ``*_z`` methods of its output layer directly (see ``Sequential.compile``).
+    """
+
+    activation: _act.Activation
+    Z: np.ndarray | None = None
+    H: np.ndarray | None = None
+
+    def forward(self, X, training=False):
+        Z = self.forward_z(X, training)
+        act = self.activation
+        out = self._h_buffer.get(Z.shape, Z.dtype) if act.uses_Z else Z
+        self.H = act.forward(Z, out=out)
+        self.Z = Z if act.uses_Z else None
+        return self.H
+
+    def backward(self, dH):
+        return self.backward_z(self.activation.backward(dH, self.Z, self.H))
+
+    def predict(self, X):
+        return self.activation.forward(self.predict_z(X))
+
+    @property
+    def _h_buffer(self) -> Buffers:
+        buf = self.__dict__.get("_h_buffers")
+        if buf is None:
+            buf = self.__dict__["_h_buffers"] = Buffers()
+        return buf
 
     def activation_config(self) -> dict:
         cfg = {"activation": self.activation.name}

@@ -201,7 +201,6 @@ class Conv2D(WithActivation, _Spatial2D):
         if init != "auto":
             _init.get(init)
         self.init = init
-        self.activation_fused = False
         self.W: Param | None = None
         self.B: Param | None = None
         self._channels = None
@@ -221,16 +220,22 @@ class Conv2D(WithActivation, _Spatial2D):
         ph, pw = self.padding
         return ph, ph, pw, pw
 
+    def param_shapes(self, input_shape):
+        c = self._image_shape(input_shape)[2]
+        kh, kw = self.kernel_size
+        return {"W": (kh, kw, c, self.filters), "B": (self.filters,)}
+
     def build(self, input_shape, rng, dtype=np.float32):
         h, w, c = self._image_shape(input_shape)
+        shapes = self.param_shapes(input_shape)
         self._channels = c
         kh, kw = self.kernel_size
         self.pads = self._pads(h, w)
         Ho, Wo = self._geometry(h, w, kh, kw, *self.stride, self.pads)
         super().build((h, w, c), rng, dtype)
         init = _init.auto_for(self.activation.name) if self.init == "auto" else _init.get(self.init)
-        self.W = Param(init((kh, kw, c, self.filters), rng, self.dtype), f"{self.name}/W")
-        self.B = Param(np.zeros(self.filters, dtype=self.dtype), f"{self.name}/B")
+        self.W = Param(init(shapes["W"], rng, self.dtype), f"{self.name}/W")
+        self.B = Param(np.zeros(shapes["B"], dtype=self.dtype), f"{self.name}/B")
         self.output_shape = (Ho, Wo, self.filters)
         return self.output_shape
 
@@ -265,7 +270,7 @@ class Conv2D(WithActivation, _Spatial2D):
         np.copyto(cols, view)
         return cols.reshape(n * Ho * Wo, kh * kw * c)
 
-    def forward(self, X, training=False):
+    def forward_z(self, X, training=False):
         n = X.shape[0]
         Ho, Wo, F = self.output_shape
         self.cols = self._im2col(X, self._xp, self._cols)
@@ -273,11 +278,10 @@ class Conv2D(WithActivation, _Spatial2D):
         Z = self._out.get((n, Ho, Wo, F), self.dtype)
         np.matmul(self.cols, self.W.value.reshape(-1, F), out=Z.reshape(-1, F))
         Z += self.B.value
-        return self.activation.forward(Z)
+        return Z
 
-    def backward(self, dH):
+    def backward_z(self, dZ):
         F = self.filters
-        dZ = dH if self.activation_fused else self.activation.backward(dH)
         dZ2 = dZ.reshape(-1, F)
         np.matmul(self.cols.T, dZ2, out=self.W.grad.reshape(-1, F))
         ones = self._ones.get((dZ2.shape[0],), self.dtype)
@@ -301,7 +305,7 @@ class Conv2D(WithActivation, _Spatial2D):
             _offset(dXp, i, j, sh, sw, Ho, Wo)[...] += dcols[k].reshape(n, Ho, Wo, c)
         return dXp[:, pt:pt + h, pl:pl + w, :]
 
-    def predict(self, X):
+    def predict_z(self, X):
         n = X.shape[0]
         Ho, Wo, F = self.output_shape
         kh, kw = self.kernel_size
@@ -311,7 +315,7 @@ class Conv2D(WithActivation, _Spatial2D):
         for lo in range(0, n, chunk):
             np.matmul(self._im2col(X[lo:lo + chunk], None, None), W2, out=Z[lo:lo + chunk].reshape(-1, F))
         Z += self.B.value
-        return self.activation.apply(Z)
+        return Z
 
     def config(self):
         cfg = {"filters": self.filters, "kernel_size": list(self.kernel_size), "stride": list(self.stride),

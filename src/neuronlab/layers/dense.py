@@ -19,7 +19,10 @@ __all__ = ["Dense", "Dropout"]
 
 @registry.register("dense")
 class Dense(WithActivation, Layer):
-    """Fully connected layer: Z = XW + B, H = f(Z).
+    """Fully connected layer: Z = XW + B, H = f(Z), on the last axis of X.
+
+    X of shape (n, d_in) gives (n, d_out); leading axes beyond the batch (e.g. time steps,
+    X of shape (n, T, d_in)) are carried through, every position being one row of XW + B.
 
     Backward (the guide's level 3, vectorised over the batch)::
 
@@ -56,55 +59,53 @@ class Dense(WithActivation, Layer):
         self.declared_input_dim = None if input_dim is None else int(input_dim)
         self.input_shape = None if input_dim is None else (self.declared_input_dim,)
         self.output_shape = (self.units,)
-        self.activation_fused = False  # set by compile when the loss supplies ∂C/∂Z directly
         self.W: Param | None = None
         self.B: Param | None = None
         self._out = Buffers()
         self._dX = Buffers()
         self.X: np.ndarray | None = None
 
+    def param_shapes(self, input_shape):
+        input_shape = tuple(input_shape)
+        if not input_shape:
+            raise ValueError(f"layer {self.name!r}: Dense takes input of shape (n, ..., features), got (n,)")
+        return {"W": (input_shape[-1], self.units), "B": (self.units,)}
+
     def build(self, input_shape, rng, dtype=np.float32):
         input_shape = tuple(input_shape)
-        if len(input_shape) != 1:
-            raise ValueError(f"layer {self.name!r}: Dense takes 2-D input (n, features), got (n, "
-                             f"{', '.join(map(str, input_shape))}); put a Flatten layer before it")
-        n_in = input_shape[0]
+        shapes = self.param_shapes(input_shape)
+        n_in = input_shape[-1]
         if self.declared_input_dim is not None and n_in != self.declared_input_dim:
             raise ValueError(f"layer {self.name!r}: input_dim={self.declared_input_dim} but it receives "
                              f"{n_in} features")
         super().build(input_shape, rng, dtype)
         init = _init.auto_for(self.activation.name) if self.init == "auto" else _init.get(self.init)
-        self.W = Param(init((n_in, self.units), rng, self.dtype), f"{self.name}/W")
-        self.B = Param(np.zeros(self.units, dtype=self.dtype), f"{self.name}/B")
-        self.output_shape = (self.units,)
+        self.W = Param(init(shapes["W"], rng, self.dtype), f"{self.name}/W")
+        self.B = Param(np.zeros(shapes["B"], dtype=self.dtype), f"{self.name}/B")
+        self.output_shape = (*input_shape[:-1], self.units)
         return self.output_shape
 
     def params(self):
         return [self.W, self.B]
 
-    def forward(self, X, training=False):
-        Z = self._out.get((X.shape[0], self.units), self.dtype)
+    def forward_z(self, X, training=False):
+        Z = self._out.get((*X.shape[:-1], self.units), self.dtype)
         np.matmul(X, self.W.value, out=Z)
         Z += self.B.value
         self.X = X
-        return self.activation.forward(Z)
+        return Z
 
-    def backward(self, dH):
-        dZ = dH if self.activation_fused else self.activation.backward(dH)
-        np.matmul(self.X.T, dZ, out=self.W.grad)
-        np.sum(dZ, axis=0, out=self.B.grad)
+    def backward_z(self, dZ):
+        X2 = self.X.reshape(-1, self.X.shape[-1])  # leading axes (batch, time) are rows
+        dZ2 = dZ.reshape(-1, self.units)
+        np.matmul(X2.T, dZ2, out=self.W.grad)
+        np.sum(dZ2, axis=0, out=self.B.grad)
         if not self.needs_input_grad:
             return None
         dX = self._dX.get(self.X.shape, self.dtype)
         return np.matmul(dZ, self.W.value.T, out=dX)
 
-    def predict(self, X):
-        Z = X @ self.W.value
-        Z += self.B.value
-        return self.activation.apply(Z)
-
-    def logits(self, X):
-        """Z = XW + B without the activation (for a stable loss on new data)."""
+    def predict_z(self, X):
         Z = X @ self.W.value
         Z += self.B.value
         return Z

@@ -57,6 +57,9 @@ class Embedding(Layer):
         self._out = Buffers()
         self.idx: np.ndarray | None = None
 
+    def param_shapes(self, input_shape):
+        return {"E": (self.vocab, self.dim)}
+
     def build(self, input_shape, rng, dtype=np.float32):
         super().build(tuple(input_shape), rng, dtype)
         if self.init == "normal":

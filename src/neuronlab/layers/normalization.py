@@ -65,7 +65,6 @@ class BatchNorm(WithActivation, Layer):
         self.activation = _act.get(activation)
         if self.activation.name == "softmax":
             raise ValueError("BatchNorm: softmax is not a valid activation here; use a Dense softmax layer")
-        self.activation_fused = False
         if input_shape is not None:
             ok = isinstance(input_shape, (tuple, list)) and len(input_shape) in (1, 3) and all(
                 isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in input_shape)
@@ -85,21 +84,29 @@ class BatchNorm(WithActivation, Layer):
         self.x_shape: tuple | None = None
         self.training = False
 
-    def build(self, input_shape, rng, dtype=np.float32):
+    def param_shapes(self, input_shape):
         shape = tuple(int(d) for d in input_shape)
         if len(shape) not in (1, 3):
             raise ValueError(f"layer {self.name!r}: BatchNorm takes (n, features) or images (n, height, width, "
                              f"channels), got input of shape (n, {', '.join(map(str, shape))})")
+        return {"gamma": (shape[-1],), "beta": (shape[-1],)}
+
+    def buffer_shapes(self, input_shape):
+        c = self.param_shapes(input_shape)["gamma"]
+        return {"running_mean": c, "running_var": c}
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        shape = tuple(int(d) for d in input_shape)
+        shapes = {**self.param_shapes(shape), **self.buffer_shapes(shape)}
         if self.declared_input_shape is not None and shape != self.declared_input_shape:
             what = "channel mismatch: " if shape[:-1] == self.declared_input_shape[:-1] else ""
             raise ValueError(f"layer {self.name!r}: {what}BatchNorm was declared with input_shape "
                              f"{self.declared_input_shape} but receives {shape}")
         super().build(shape, rng, dtype)
-        c = shape[-1]
-        self.gamma = Param(np.ones(c, dtype=self.dtype), f"{self.name}/gamma")
-        self.beta = Param(np.zeros(c, dtype=self.dtype), f"{self.name}/beta")
-        self.running_mean = np.zeros(c, dtype=self.dtype)
-        self.running_var = np.ones(c, dtype=self.dtype)
+        self.gamma = Param(np.ones(shapes["gamma"], dtype=self.dtype), f"{self.name}/gamma")
+        self.beta = Param(np.zeros(shapes["beta"], dtype=self.dtype), f"{self.name}/beta")
+        self.running_mean = np.zeros(shapes["running_mean"], dtype=self.dtype)
+        self.running_var = np.ones(shapes["running_var"], dtype=self.dtype)
         self.output_shape = shape
         return shape
 
@@ -116,7 +123,7 @@ class BatchNorm(WithActivation, Layer):
             return {}
         return {f"{self.name}/running_mean": self.running_mean, f"{self.name}/running_var": self.running_var}
 
-    def forward(self, X, training=False):
+    def forward_z(self, X, training=False):
         c = self.input_shape[-1]
         X2 = X.reshape(-1, c)
         m = X2.shape[0]
@@ -144,10 +151,9 @@ class BatchNorm(WithActivation, Layer):
         Z2 = Z.reshape(-1, c)
         np.multiply(xhat, self.gamma.value, out=Z2)
         Z2 += self.beta.value
-        return self.activation.forward(Z)
+        return Z
 
-    def backward(self, dH):
-        g = dH if self.activation_fused else self.activation.backward(dH)
+    def backward_z(self, g):
         c = self.input_shape[-1]
         g2 = g.reshape(-1, c)
         m = g2.shape[0]
@@ -167,13 +173,13 @@ class BatchNorm(WithActivation, Layer):
             np.multiply(g2, scale, out=dX2)
         return dX
 
-    def predict(self, X):
+    def predict_z(self, X):
         c = self.input_shape[-1]
         scale = self.gamma.value / np.sqrt(self.running_var + self.eps)
         Z = X - self.running_mean.reshape((1,) * (X.ndim - 1) + (c,))
         Z *= scale
         Z += self.beta.value
-        return self.activation.apply(Z.astype(self.dtype, copy=False))
+        return Z.astype(self.dtype, copy=False)
 
     def config(self):
         cfg = {"momentum": self.momentum, "eps": self.eps, **self.activation_config()}

@@ -34,7 +34,7 @@ from .. import activations as _act
 from ..core import Layer, Param
 from .base import Buffers, registry
 
-__all__ = ["SimpleRNN", "LSTM", "GRU", "FlattenTime", "orthogonal"]
+__all__ = ["SimpleRNN", "LSTM", "GRU", "orthogonal"]
 
 INITS = ("auto", "torch")
 
@@ -105,11 +105,17 @@ class Recurrent(Layer):
     def _out_shape(self, T: int) -> tuple:
         return (T, self.units) if self.return_sequences else (self.units,)
 
-    def build(self, input_shape, rng, dtype=np.float32):
+    def param_shapes(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 2:
             raise ValueError(f"layer {self.name!r}: {type(self).__name__} takes sequences (n, timesteps, "
                              f"features), got samples of shape {input_shape}")
+        d, u, G = input_shape[1], self.units, self.n_gates
+        return {"W": (d, G * u), "U": (u, G * u), "B": (G * u,)}
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        input_shape = tuple(input_shape)
+        self.param_shapes(input_shape)
         super().build(input_shape, rng, dtype)
         d, u, G = input_shape[1], self.units, self.n_gates
         if self.init == "torch":
@@ -262,8 +268,9 @@ class SimpleRNN(Recurrent):
                  input_shape=None, name: str | None = None):
         super().__init__(units, return_sequences, init, input_shape, name)
         self.activation = _act.get(activation)
-        if self.activation.name == "softmax":
-            raise ValueError("SimpleRNN: activation must be element-wise; softmax is not")
+        if self.activation.name == "softmax" or self.activation.uses_Z:
+            raise ValueError(f"SimpleRNN: activation must be element-wise with f' read from H "
+                             f"(tanh, relu, sigmoid, ...); {self.activation.name} is not")
 
     def forward(self, X, training=False):
         Xf = self._prepare(X)
@@ -279,7 +286,7 @@ class SimpleRNN(Recurrent):
         for t in range(T):
             np.matmul(H[t], U, out=tmp)
             H[t + 1] += tmp
-            act.apply(H[t + 1])
+            act.forward(H[t + 1])
         self.Xf, self.H, self.n, self.T = Xf, H, n, T
         return self._output(H[1:])
 
@@ -288,7 +295,7 @@ class SimpleRNN(Recurrent):
         dHs, dh = self._start_backward(dH, T, n)
         dZ = self._get("dZ", (T, n, u))
         D = self._get("D", (T, n, u))
-        D[...] = self.activation.derivative(H[1:])  # f'(Z_t) for every step, from H_t
+        D[...] = self.activation.derivative(None, H[1:])  # f'(Z_t) for every step, from H_t
         UT = self.U.value.T
         for t in range(T - 1, -1, -1):
             if dHs is not None:
@@ -300,7 +307,7 @@ class SimpleRNN(Recurrent):
 
     def _infer_step(self, A, state):
         A += state[0] @ self.U.value
-        return (self.activation.apply(A),)
+        return (self.activation.forward(A),)
 
     def config(self):
         cfg = super().config()
@@ -451,6 +458,9 @@ class GRU(Recurrent):
         super().__init__(units, return_sequences, init, input_shape, name)
         self.Bhn: Param | None = None
 
+    def param_shapes(self, input_shape):
+        return {**super().param_shapes(input_shape), "Bhn": (self.units,)}
+
     def build(self, input_shape, rng, dtype=np.float32):
         out = super().build(input_shape, rng, dtype)
         if self.init == "torch":
@@ -543,37 +553,19 @@ class GRU(Recurrent):
 
 
 @registry.register("flatten_time")
-class FlattenTime(Layer):
-    """(n, T, k) → (n·T, k): puts every time step on its own row, for a per-step Dense + loss.
+class LegacyFlattenTime(Layer):
+    """Identity kept only so that model files written before Core 2.0 still load.
 
-    It changes the number of rows, so ``Sequential.fit`` (which pairs row i of X with row i
-    of y) cannot train through it: the task code feeds targets reshaped to (n·T,) itself,
-    as :func:`neuronlab.datasets.sequences.train_char_model` does. Row n'·T + t is sample
-    n', step t.
+    It used to turn (n, T, k) into (n·T, k) for a per-step Dense; Dense and the losses now
+    work on the last axis (Embedding → LSTM(return_sequences=True) → Dense trains with
+    ``fit`` on (n, T) targets), so it passes X through unchanged. Not for new models.
     """
 
-    def build(self, input_shape, rng, dtype=np.float32):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 2:
-            raise ValueError(f"layer {self.name!r}: FlattenTime takes (n, timesteps, features), got samples "
-                             f"of shape {input_shape}")
-        super().build(input_shape, rng, dtype)
-        self.output_shape = (input_shape[1],)
-        return self.output_shape
-
-    def check_input(self, X):
-        if X.ndim != 3 or (self.input_shape is not None and X.shape[2] != self.input_shape[1]):
-            raise ValueError(f"layer {self.name!r}: FlattenTime expected (n, timesteps, "
-                             f"{self.input_shape[1] if self.input_shape else 'k'}), got shape {X.shape}")
-
     def forward(self, X, training=False):
-        self.check_input(X)
-        self.shape = X.shape
-        return X.reshape(-1, X.shape[2])
+        return X
 
     def backward(self, dH):
-        return dH.reshape(self.shape)
+        return dH
 
     def predict(self, X):
-        self.check_input(X)
-        return X.reshape(-1, X.shape[2])
+        return X

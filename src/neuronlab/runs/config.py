@@ -218,7 +218,7 @@ def _plan_resume(options, config_path, out, resume) -> dict:
         raise UsageError(f"--resume: {resume} has no checkpoint.safetensors to resume from")
     if out is not None and os.path.normpath(out) != os.path.normpath(resume):
         raise UsageError("--resume continues in its own folder; leave out --out")
-    from ..io import load_checkpoint
+    from ..saving import load_checkpoint
 
     _, extra = load_checkpoint(ckpt, compile=False)
     base = extra.get("config") or {}

@@ -21,7 +21,7 @@ IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 def load_model_file(model_path):
     """``(model, extra)`` of a model or checkpoint file; the model must be built."""
-    from ..io import load_checkpoint
+    from ..saving import load_checkpoint
 
     model, extra = load_checkpoint(model_path)
     if not model.built:

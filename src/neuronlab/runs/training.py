@@ -102,7 +102,7 @@ def _prepare(cfg, out_dir, resume, echo) -> _Run:
 
 
 def _load_checkpoint(run: _Run) -> None:
-    from ..io import load_checkpoint
+    from ..saving import load_checkpoint
 
     run.model, extra = load_checkpoint(run.ckpt_path)
     run.prior_history, run.prior_times = extra.get("history", {}), extra.get("epoch_times", [])
