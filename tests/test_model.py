@@ -215,7 +215,7 @@ def test_layer_argument_errors():
         with pytest.raises(ValueError, match="units must be a positive integer"):
             nl.layers.Dense(bad)
     for bad in (-0.1, 1.0, 2):
-        with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"rate must be a number >= 0 and < 1"):
             nl.layers.Dropout(bad)
     with pytest.raises(ValueError, match="lr must be"):
         nl.optimizers.SGD(lr=0)

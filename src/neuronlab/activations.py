@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Registry
+from .validation import Real, check
 
 __all__ = ["Activation", "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "get", "names"]
 
@@ -128,10 +129,7 @@ class LeakyReLU(Activation):
     """LeakyReLU(Z) = Z if Z > 0 else αZ (α > 0, default 0.01); f' = 1 if H > 0 else α."""
 
     def __init__(self, alpha: float = 0.01):
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not alpha > 0:
-            raise ValueError(f"leaky_relu: alpha must be a real number > 0 (the derivative is read from H), "
-                             f"got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = check("LeakyReLU", "alpha", alpha, Real(low=0, low_open=True))  # > 0: f' is read from H
 
     def forward(self, Z, out=None):
         H = _target(Z, out)

@@ -30,6 +30,9 @@ class Callback:
     def on_batch_end(self, batch, logs=None): ...
 
 
+_BASE_HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
+
+
 class CallbackList:
     """Calls each hook on every callback, in order."""
 
@@ -44,15 +47,23 @@ class CallbackList:
             raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
         cb.set_model(model or self.model)
         self.callbacks.append(cb)
+        for hook in _BASE_HOOKS:
+            self.__dict__.pop(hook, None)
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):
             raise AttributeError(hook)
+        # the callbacks that override this hook, bound once per list (a per-batch hook of no
+        # callback then costs one empty loop)
+        bound = [getattr(cb, hook) for cb in self.callbacks
+                 if hook in vars(cb) or getattr(type(cb), hook, None) is not getattr(Callback, hook, None)]
 
         def call(*args):
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args)
+            for method in bound:
+                method(*args)
 
+        if hook in _BASE_HOOKS:
+            self.__dict__[hook] = call  # cached; append() clears the cache
         return call
 
 

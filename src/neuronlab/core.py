@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .validation import Real, check
+
 __all__ = ["Param", "Layer", "Registry", "NeuronlabError", "NonFiniteError", "DataError", "as_dtype", "check_number"]
 
 
@@ -30,16 +32,7 @@ def check_number(name: str, value, *, low: float = 0.0, low_open: bool = False, 
 
     Raises ValueError ``"<owner>: <name> must be a number >= low [and <= high], got <value>"``.
     """
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and bool(np.isfinite(value)) and (value > low if low_open else value >= low))
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low}"
-        if high is not None:
-            bound += f" and {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{owner + ': ' if owner else ''}{name} must be a number {bound}, got {value!r}")
-    return float(value)
+    return check(owner, name, value, Real(low=low, low_open=low_open, high=high, high_open=high_open))
 
 
 def as_dtype(dtype) -> np.dtype:

@@ -115,20 +115,22 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
     targets = [(p.name, p.value, p.grad.copy()) for p in model.params()]
     if check_input:
         targets.append(("X", X, np.array(dX)))
-    errors = {}
-    for name, arr, analytic in targets:
-        flat = arr.reshape(-1)
-        idx = np.arange(flat.size)
-        if max_entries is not None and flat.size > max_entries:
-            idx = pick_rng.choice(flat.size, max_entries, replace=False)
-        numeric = np.empty(len(idx))
-        for k, i in enumerate(idx):
-            old = flat[i]
-            flat[i] = old + h
-            c_plus = C(X)
-            flat[i] = old - h
-            c_minus = C(X)
-            flat[i] = old
-            numeric[k] = (c_plus - c_minus) / (2 * h)
-        errors[name] = _max_rel_error(analytic.reshape(-1)[idx], numeric)
-    return errors
+    return {name: _compare(arr, analytic, lambda: C(X), h, max_entries, pick_rng) for name, arr, analytic in targets}
+
+
+def _compare(arr, analytic, C, h, max_entries, pick_rng) -> float:
+    """Perturb entries of ``arr`` in place by ±h, C() each time: the error measure on those entries."""
+    flat = arr.reshape(-1)
+    idx = np.arange(flat.size)
+    if max_entries is not None and flat.size > max_entries:
+        idx = pick_rng.choice(flat.size, max_entries, replace=False)
+    numeric = np.empty(len(idx))
+    for k, i in enumerate(idx):
+        old = flat[i]
+        flat[i] = old + h
+        c_plus = C()
+        flat[i] = old - h
+        c_minus = C()
+        flat[i] = old
+        numeric[k] = (c_plus - c_minus) / (2 * h)
+    return _max_rel_error(analytic.reshape(-1)[idx], numeric)

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from .callbacks import Callback
+from .validation import Integer, check
 
 __all__ = ["GradientWarning", "gradient_norms", "backprop_norms", "weight_norms", "update_ratios", "dead_fraction",
            "saturated_fraction", "layer_stats", "format_stats", "gradient_problems", "DiagnosticsCallback",
@@ -268,8 +269,7 @@ class DiagnosticsCallback(Callback):
     def __init__(self, every: int = 1, warn: bool = True, vanish_ratio: float = 1e-3, explode_ratio: float = 1e3,
                  explode_norm: float = 1e3, threshold: float = 0.99, keep_batches: bool = False):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"DiagnosticsCallback: every must be a positive integer, got {every!r}")
+        every = check("DiagnosticsCallback", "every", every, Integer(low=1))
         self.every, self.warn, self.threshold, self.keep_batches = int(every), bool(warn), threshold, keep_batches
         self.limits = {"vanish_ratio": vanish_ratio, "explode_ratio": explode_ratio, "explode_norm": explode_norm}
         self.batches: list[tuple[int, int, list[dict]]] = []

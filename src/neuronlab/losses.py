@@ -116,6 +116,10 @@ class Loss:
             G *= _per_row(w, G)
         return G
 
+    def value_and_gradient(self, out, Y, w=None) -> tuple[float, np.ndarray]:
+        """``(value(out, Y, w), gradient(out, Y, w))``; a loss may share work between the two."""
+        return self.value(out, Y, w), self.gradient(out, Y, w)
+
     def config(self) -> dict:
         return {"from_logits": self.from_logits} if self.from_logits else {}
 
@@ -241,6 +245,30 @@ class CategoricalCrossEntropy(Loss):
     def _count(self, out):
         return out.size // out.shape[-1]
 
+    def value_and_gradient(self, out, Y, w=None):
+        """From logits with integer labels, one pass: S = e^{Z - max}, C = mean(log Σ S - (Z_y - max)),
+        ∂C/∂Z = (S / Σ S - onehot(y)) / n (the training step's hot path)."""
+        if not self.from_logits or Y.ndim != out.ndim - 1:
+            return super().value_and_gradient(out, Y, w)
+        k = out.shape[-1]
+        Z2, y2 = out.reshape(-1, k), Y.reshape(-1)
+        rows = np.arange(len(y2))
+        G = Z2 - Z2.max(axis=1, keepdims=True)
+        shifted_true = G[rows, y2]
+        np.exp(G, out=G)
+        total = G.sum(axis=1, keepdims=True)
+        ell = np.log(total[:, 0]) - shifted_true          # −log P_{i, y_i} at every position
+        G /= total
+        G[rows, y2] -= 1.0
+        G *= 1.0 / len(y2)
+        if w is None:
+            value = float(ell.sum() / len(ell))
+        else:
+            ell = ell.reshape(len(out), -1).mean(axis=1)
+            value = float(np.dot(w, ell) / len(ell))
+            G.reshape(out.shape)[...] *= _per_row(w, out)
+        return value, G.reshape(out.shape)
+
     def _log_p(self, out):
         if self.from_logits:
             Zs = out - out.max(axis=-1, keepdims=True)
@@ -293,11 +321,14 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
         return self._labels(y, output_shape[-1], where)
 
 
-def accuracy(P: np.ndarray, Y: np.ndarray, multilabel: bool = False) -> float:
+def accuracy(P: np.ndarray, Y: np.ndarray, multilabel: bool = False, threshold: float = 0.5) -> float:
     """Fraction correct: argmax over the last axis (Y labels or one-hot); for one output,
-    or every output of a multi-label (binary cross-entropy) model, [P > 0.5] = [Y > 0.5]."""
+    or every output of a multi-label (binary cross-entropy) model, [P > 0.5] = [Y > 0.5].
+
+    On logits Z of a sigmoid/softmax output pass ``threshold=0``: σ(Z) > 0.5 ⇔ Z > 0 and the
+    argmax of softmax(Z) is the argmax of Z, so P need not be computed."""
     if P.shape[-1] == 1 or multilabel:
-        return float(np.mean((P > 0.5) == (Y.reshape(P.shape) > 0.5)))  # (n,) labels: no (n, n) broadcast
+        return float(np.mean((P > threshold) == (Y.reshape(P.shape) > 0.5)))  # (n,) labels: no (n, n) broadcast
     pred = P.argmax(axis=-1)
     true = Y if Y.ndim == P.ndim - 1 else Y.argmax(axis=-1)
     return float(np.mean(pred == true))

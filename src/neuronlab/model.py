@@ -16,6 +16,7 @@ from . import optimizers as _optim
 from .callbacks import Callback, CallbackList
 from .core import Layer, NonFiniteError, as_dtype
 from .io import save_model
+from .validation import Integer, Real, check
 
 __all__ = ["Sequential", "History"]
 
@@ -59,19 +60,13 @@ def _check_X(X, where: str, dtype) -> np.ndarray:
 
 def _chunk_size(batch_size, n: int, where: str) -> int:
     """Rows per inference chunk: ``batch_size`` (a positive integer) or all n (None)."""
-    if batch_size is None:
-        return n
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"{where}: batch_size must be a positive integer or None (all at once), got {batch_size!r}")
-    return int(batch_size)
+    batch_size = check(where, "batch_size", batch_size, Integer(low=1), None)
+    return n if batch_size is None else batch_size
 
 
 def _fit_batch_size(batch_size, n: int) -> int:
-    if batch_size is None:
-        return n
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"fit: batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-    return min(int(batch_size), n)
+    batch_size = check("fit", "batch_size", batch_size, Integer(low=1), None)
+    return n if batch_size is None else min(batch_size, n)
 
 
 def _diverged(where, loss, lr, norm, layer, detail) -> NonFiniteError:
@@ -134,9 +129,7 @@ class Sequential:
     """
 
     def __init__(self, layers=None, seed: int | None = None, dtype="float32"):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check("Sequential", "seed", seed, Integer(low=0), None)
         self.rng = np.random.default_rng(seed)
         self.dtype = as_dtype(dtype)
         self.layers: list[Layer] = []
@@ -320,8 +313,9 @@ class Sequential:
 
     def _batch_logs(self, out, Y, loss) -> dict:
         logs = {"loss": loss}
-        if "accuracy" in self.metrics:
-            logs["accuracy"] = _losses.accuracy(self._predictions(out), Y, self._multilabel)
+        if "accuracy" in self.metrics:  # on logits: σ(Z) > 0.5 ⇔ Z > 0, argmax softmax(Z) = argmax Z
+            threshold = 0.5 if self._head is None else 0.0
+            logs["accuracy"] = _losses.accuracy(out, Y, self._multilabel, threshold)
         return logs
 
     @property
@@ -362,9 +356,9 @@ class Sequential:
         X, Y, w = self._batch(X, Y, sample_weight, "train_step")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = self._forward(X, training=True)
-            loss = self._criterion.value(out, Y, w)
+            loss, G = self._criterion.value_and_gradient(out, Y, w)
             logs = self._batch_logs(out, Y, loss)
-            self._backward(self._criterion.gradient(out, Y, w))
+            self._backward(G)
             self._update(loss)
         return logs
 
@@ -423,10 +417,8 @@ class Sequential:
         self._require_compiled("fit")
         X, Y = self._check_data(X, y, "fit")
         w = self._sample_weights(Y, sample_weight, class_weight, "fit")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+        epochs = check("fit", "epochs", epochs, Integer(low=0))
+        validation_split = check("fit", "validation_split", validation_split, Real(low=0, high=1, high_open=True))
         if validation_split and validation_data is None:
             n_val = int(round(len(X) * validation_split))
             if n_val == 0 or n_val == len(X):

@@ -23,6 +23,7 @@ from .io import (
     read_model_file,
 )
 from .model import Sequential
+from .validation import Real, check
 
 __all__ = ["load_model", "load_checkpoint"]
 
@@ -57,8 +58,21 @@ def load_checkpoint(path, compile: bool = True):
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
         raise ModelFileError(f"{path}: the architecture must be an object with a 'layers' list")
     model = _build(path, arch, infos)
+    opt_tensors = _fill_weights(path, model, tensors)
+    _compile(path, model, meta, opt_tensors, compile)
+    _restore_rng(path, model, meta)
+    extra = json_field(path, meta, "extra")
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise ModelFileError(f"{path}: metadata 'extra' must be a JSON object")
+    return model, extra
 
-    # every tensor must be expected, and every expected tensor present, with its dtype and shape
+
+def _fill_weights(path, model, tensors) -> dict:
+    """Copy the file's weights and buffers into the model once every one is checked; return the
+    optimizer's tensors. Every tensor must be expected, and every expected tensor present, with its
+    dtype, shape and finite values."""
     expected = {f"params/{p.name}": p.value for p in model.params()}
     expected.update({f"buffers/{k}": v for k, v in layer_buffers(model).items()})
     opt_tensors = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
@@ -78,7 +92,11 @@ def load_checkpoint(path, compile: bool = True):
             raise ModelFileError(f"{path}: tensor {key!r} contains NaN or inf")
     for key, target in expected.items():
         target[...] = tensors[key]
+    return opt_tensors
 
+
+def _compile(path, model, meta, opt_tensors, compile: bool) -> None:
+    """Compile with the saved loss, metrics and optimizer (state included), when saved compiled."""
     comp = json_field(path, meta, "compile")
     opt_meta = json_field(path, meta, "optimizer")
     if compile and comp is not None:
@@ -96,6 +114,8 @@ def load_checkpoint(path, compile: bool = True):
     elif opt_tensors and opt_meta is None:
         raise ModelFileError(f"{path}: has optimizer tensors but no optimizer metadata")
 
+
+def _restore_rng(path, model, meta) -> None:
     rng_state = json_field(path, meta, "rng")
     if rng_state is not None:
         try:
@@ -105,12 +125,6 @@ def load_checkpoint(path, compile: bool = True):
             model.rng.bit_generator.state = rng_state
         except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as e:
             raise ModelFileError(f"{path}: invalid RNG state ({e})") from None
-    extra = json_field(path, meta, "extra")
-    if extra is None:
-        extra = {}
-    if not isinstance(extra, dict):
-        raise ModelFileError(f"{path}: metadata 'extra' must be a JSON object")
-    return model, extra
 
 
 def _optimizer(path, opt_meta, opt_tensors, model):
@@ -124,9 +138,7 @@ def _optimizer(path, opt_meta, opt_tensors, model):
         lr = config.pop("lr", None)
         opt = cls(**config)
         if lr is not None:
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0 or lr == float("inf"):
-                raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-            opt.lr = float(lr)
+            opt.lr = check(None, "lr", lr, Real(low=0))
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError) as e:
         raise ModelFileError(f"{path}: cannot rebuild the optimizer ({type(e).__name__}: {str(e)[:300]})") from None
     params = {p.name: p.value for p in model.params()}

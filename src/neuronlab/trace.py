@@ -29,6 +29,7 @@ import numpy as np
 from . import losses as _losses
 from .layers import Dense
 from .model import Sequential
+from .validation import Real, check
 
 __all__ = ["trace", "Trace", "LayerTrace", "guide_network", "guide_example", "library_step",
            "compare_with_library", "SUPPORTED_ACTIVATIONS"]
@@ -218,8 +219,7 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
         y = y0 if y is None else y
     elif X is None or y is None:
         raise ValueError("trace: give X and y with a model (or no model for the guide's example)")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"trace: lr (η) must be a positive finite number, got {lr!r}")
+    lr = check("trace", "lr (η)", lr, Real(low=0, low_open=True))
     layers = _dense_layers(model)
     loss, X, Y, fused = _check_data(model, layers, X, y, loss)
     n, k = X.shape[0], layers[-1].units

@@ -35,7 +35,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Constraint", "Integer", "Real", "Boolean", "Options", "Instance", "NoneOr", "check", "validate",
+__all__ = ["Constraint", "Integer", "Real", "Boolean", "Options", "Instance", "Tuple", "NoneOr", "check", "validate",
            "validated", "constraints_of", "describe"]
 
 _MAX_SHOWN = 200  # characters of a refused value's repr shown in the message
@@ -185,6 +185,27 @@ class Instance(Constraint):
 
     def phrases(self):
         return [f"{'an' if t.__name__[:1].lower() in 'aeiou' else 'a'} {t.__name__}" for t in self.types]
+
+
+class Tuple(Constraint):
+    """A tuple or list of values that ``item`` accepts (of ``length`` items when given); a tuple of converted items."""
+
+    def __init__(self, item: Constraint, length: int | None = None):
+        self.item, self.length = item, length
+
+    def accepts(self, value) -> bool:
+        return (isinstance(value, (tuple, list)) and (self.length is None or len(value) == self.length)
+                and len(value) > 0 and all(self.item.accepts(v) for v in value))
+
+    def convert(self, value):
+        return tuple(self.item.convert(v) for v in value)
+
+    def phrases(self):
+        what = " or ".join(self.item.phrases())
+        for article in ("a ", "an "):
+            what = what[len(article):] if what.startswith(article) else what
+        what = what.replace("integer", "integers").replace("number", "numbers")
+        return [f"{'a pair' if self.length == 2 else 'a tuple'} of {what}"]
 
 
 class _NoneValue(Constraint):

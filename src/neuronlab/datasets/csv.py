@@ -46,6 +46,8 @@ def _split(line: str, delimiter: str | None, path="", lineno=0) -> list[str]:
         raise DataError(f"{path}: row {lineno}: {e}") from None
 
 
+# Longer than ~60 lines on purpose: the hardened reader's checks run in the order the bytes are
+# read (size, encoding, header, rows, labels), each with its row number; one pass, one place.
 def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "auto",
              dtype=np.float32):
     """Read a CSV file into ``(X, y)``.

@@ -19,6 +19,7 @@ from importlib import resources
 import numpy as np
 
 from ..core import DataError
+from ..validation import Integer, check
 from .mnist import load_mnist, sha256_of
 
 __all__ = ["load_sequential_mnist", "adding_problem", "adding_baseline_mse", "load_tinyshakespeare",
@@ -44,9 +45,7 @@ def single_blas_thread():
 def _rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None, got {seed!r}")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check(None, "seed", seed, Integer(low=0), None))
 
 
 # -- sequential MNIST -------------------------------------------------------------------------
@@ -83,9 +82,8 @@ def adding_problem(n: int, length: int = 100, seed=None, dtype=np.float32):
     X : ndarray (n, length, 2)
     y : ndarray (n, 1)
     """
-    for arg, v, low in (("n", n, 1), ("length", length, 2)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-            raise ValueError(f"adding_problem: {arg} must be an integer >= {low}, got {v!r}")
+    n = check("adding_problem", "n", n, Integer(low=1))
+    length = check("adding_problem", "length", length, Integer(low=2))
     rng = _rng(seed)
     X = np.zeros((n, length, 2), dtype=dtype)
     X[:, :, 0] = rng.random((n, length))

@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import activations as _act
 from .. import initializers as _init
 from ..core import Layer, Param
+from ..validation import Integer, Tuple, check
 from .base import Buffers, WithActivation, registry
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
@@ -63,12 +64,8 @@ def kernel_to_torch(W) -> np.ndarray:
 # -- shared machinery ----------------------------------------------------------------------
 def _pair(value, what: str, layer: str, minimum: int = 1) -> tuple[int, int]:
     """An int or a pair of ints (height, width), each >= minimum."""
-    vals = value if isinstance(value, (tuple, list)) else (value, value)
-    ok = len(vals) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
-                                for v in vals)
-    if not ok:
-        raise ValueError(f"{layer}: {what} must be an integer >= {minimum} or a pair of them, got {value!r}")
-    return int(vals[0]), int(vals[1])
+    value = check(layer, what, value, Integer(low=minimum), Tuple(Integer(low=minimum), length=2))
+    return value if isinstance(value, tuple) else (value, value)
 
 
 def _windows(Xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo: int) -> np.ndarray:
@@ -88,13 +85,7 @@ def _shape_str(shape) -> str:
 
 
 def _check_input_shape(value, layer: str):
-    if value is None:
-        return None
-    ok = isinstance(value, (tuple, list)) and all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in value)
-    if not ok:
-        raise ValueError(f"{layer}: input_shape must be a tuple of positive integers (no batch axis), got {value!r}")
-    return tuple(int(d) for d in value)
+    return check(layer, "input_shape", value, Tuple(Integer(low=1)), None)
 
 
 class _Spatial2D(Layer):
@@ -183,9 +174,7 @@ class Conv2D(WithActivation, _Spatial2D):
     def __init__(self, filters: int, kernel_size, stride=1, padding="valid", activation=None, init="auto",
                  input_shape=None, name: str | None = None):
         super().__init__(input_shape, name)
-        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"Conv2D: filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = check("Conv2D", "filters", filters, Integer(low=1))
         self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
         self.stride = _pair(stride, "stride", "Conv2D")
         if isinstance(padding, str):

@@ -12,6 +12,7 @@ import numpy as np
 from .. import activations as _act
 from .. import initializers as _init
 from ..core import Layer, Param
+from ..validation import Integer, Real, check
 from .base import Buffers, WithActivation, registry
 
 __all__ = ["Dense", "Dropout"]
@@ -47,11 +48,8 @@ class Dense(WithActivation, Layer):
     def __init__(self, units: int, activation=None, init="auto", input_dim: int | None = None,
                  name: str | None = None):
         super().__init__(name)
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        if input_dim is not None and (not isinstance(input_dim, (int, np.integer)) or input_dim <= 0):
-            raise ValueError(f"Dense: input_dim must be a positive integer, got {input_dim!r}")
-        self.units = int(units)
+        self.units = check("Dense", "units", units, Integer(low=1))
+        input_dim = check("Dense", "input_dim", input_dim, Integer(low=1), None)
         self.activation = _act.get(activation)
         if init != "auto":
             _init.get(init)  # fail now, listing valid names, rather than at build
@@ -128,9 +126,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, name: str | None = None):
         super().__init__(name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = check("Dropout", "rate", rate, Real(low=0, high=1, high_open=True))
         self.mask: np.ndarray | None = None
         self._out = Buffers()
         self._u = Buffers()

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import initializers as _init
 from ..core import Layer, Param
+from ..validation import Integer, check
 from .base import Buffers, registry
 
 __all__ = ["Embedding"]
@@ -43,11 +44,8 @@ class Embedding(Layer):
     def __init__(self, vocab: int, dim: int, init="normal", input_length: int | None = None,
                  name: str | None = None):
         super().__init__(name)
-        for arg, v in (("vocab", vocab), ("dim", dim)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"Embedding: {arg} must be a positive integer, got {v!r}")
-        if input_length is not None and (not isinstance(input_length, (int, np.integer)) or input_length <= 0):
-            raise ValueError(f"Embedding: input_length must be a positive integer, got {input_length!r}")
+        vocab, dim = check("Embedding", "vocab", vocab, Integer(low=1)), check("Embedding", "dim", dim, Integer(low=1))
+        input_length = check("Embedding", "input_length", input_length, Integer(low=1), None)
         if init != "normal":
             _init.get(init)
         self.vocab, self.dim, self.init = int(vocab), int(dim), init

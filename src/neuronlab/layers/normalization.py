@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import activations as _act
 from ..core import Layer, Param
+from ..validation import Integer, Real, Tuple, check
 from .base import Buffers, WithActivation, registry
 
 __all__ = ["BatchNorm"]
@@ -57,21 +58,13 @@ class BatchNorm(WithActivation, Layer):
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, activation=None, input_shape=None,
                  name: str | None = None):
         super().__init__(name)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"BatchNorm: eps must be > 0, got {eps!r}")
-        self.momentum, self.eps = float(momentum), float(eps)
+        self.momentum = check("BatchNorm", "momentum", momentum, Real(low=0, high=1))
+        self.eps = check("BatchNorm", "eps", eps, Real(low=0, low_open=True))
         self.activation = _act.get(activation)
         if self.activation.name == "softmax":
             raise ValueError("BatchNorm: softmax is not a valid activation here; use a Dense softmax layer")
-        if input_shape is not None:
-            ok = isinstance(input_shape, (tuple, list)) and len(input_shape) in (1, 3) and all(
-                isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in input_shape)
-            if not ok:
-                raise ValueError(f"BatchNorm: input_shape must be (d,) or (height, width, channels), "
-                                 f"got {input_shape!r}")
-            input_shape = tuple(int(d) for d in input_shape)
+        input_shape = check("BatchNorm", "input_shape", input_shape, Tuple(Integer(low=1), length=1),
+                            Tuple(Integer(low=1), length=3), None)
         self.declared_input_shape = input_shape
         self.input_shape = input_shape
         self.gamma: Param | None = None

@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import activations as _act
 from ..core import Layer, Param
+from ..validation import Boolean, Integer, check
 from .base import Buffers, registry
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "orthogonal"]
@@ -77,10 +78,8 @@ class Recurrent(Layer):
                  input_shape=None, name: str | None = None):
         super().__init__(name)
         kind = type(self).__name__
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"{kind}: units must be a positive integer, got {units!r}")
-        if not isinstance(return_sequences, (bool, np.bool_)):
-            raise ValueError(f"{kind}: return_sequences must be True or False, got {return_sequences!r}")
+        units = check(kind, "units", units, Integer(low=1))
+        return_sequences = check(kind, "return_sequences", return_sequences, Boolean())
         if init not in INITS:
             raise ValueError(f"{kind}: init must be one of {', '.join(INITS)}, got {init!r}")
         if input_shape is not None:

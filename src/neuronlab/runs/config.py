@@ -8,9 +8,10 @@ with the message ``neuronlab train`` prints.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
+
+from ..validation import Integer, Real
 
 __all__ = ["DEFAULTS", "SCHEDULES", "RUN_FILES", "UsageError", "parse_layers", "read_toml", "resolve_config",
            "write_toml", "make_optimizer", "new_run_dir", "plan_run"]
@@ -59,8 +60,7 @@ def parse_layers(value):
         except ValueError:
             raise UsageError(f"--layers: expected comma-separated positive integers like 512,256, "
                              f"got {value!r}") from None
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                                                       for v in value):
+    if not (isinstance(value, (list, tuple)) and all(isinstance(v, int) and Integer(low=1).accepts(v) for v in value)):
         raise UsageError(f"layers: expected a list of positive integers, got {value!r}")
     return list(value)
 
@@ -111,11 +111,11 @@ def _check(cfg, key, ok, what):
 
 
 def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and Integer().accepts(v)  # TOML gives Python ints; never a bool
 
 
 def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, (int, float)) and Real().accepts(v)  # finite, never a bool
 
 
 def _check_numbers(cfg):
