@@ -219,23 +219,39 @@ class SGD(Optimizer):
         W ← W - η v                     (nesterov=False)
         W ← W - η (g + μ v)             (nesterov=True)
 
-    ``dampening = momentum`` gives the guide's exponential moving average
-    v ← γ v + (1 - γ) g. Keras' momentum (v ← μv - ηg; W ← W + v) equals d = 0 for a
-    constant η. State: ``momentum_buffer`` (v).
+    ``ema=True`` is the guide's exponential moving average, exactly, with γ = ``momentum``
+    and v₀ = 0 (v starts at zero, not at g)::
+
+        v ← γ v + (1 - γ) g
+        W ← W - η v
+
+    The two forms differ only in the start: on the first step the guide's v₁ = (1 - γ) g,
+    PyTorch's (with ``dampening = momentum``) v₁ = g, ten times larger for γ = 0.9; after
+    t steps PyTorch's v exceeds the guide's by γᵗ g₁ (the first gradient, fading). Keras' momentum (v ← μv - ηg;
+    W ← W + v) equals d = 0 for a constant η. State: ``momentum_buffer`` (v).
     """
 
-    @validated({"momentum": _NON_NEGATIVE, "dampening": _NON_NEGATIVE, "nesterov": Boolean()})
+    @validated({"momentum": _NON_NEGATIVE, "dampening": _NON_NEGATIVE, "nesterov": Boolean(), "ema": Boolean()})
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
-                 clipvalue: float | None = None):
+                 clipvalue: float | None = None, ema: bool = False):
         super().__init__(lr, weight_decay, clipnorm, clipvalue)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0")
-        self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
+        if ema and (nesterov or dampening != 0 or not 0 < momentum < 1):
+            raise ValueError("SGD: ema=True (the guide's moving average) requires 0 < momentum < 1, "
+                             "dampening = 0 and nesterov=False")
+        self.momentum, self.dampening, self.nesterov, self.ema = momentum, dampening, nesterov, ema
 
     def update(self, p, g, state):
         step = self.scratch(p, "step")
-        if self.momentum:
+        if self.ema:
+            v = self.slot(state, "momentum_buffer", p)  # v₀ = 0
+            v *= self.momentum
+            np.multiply(g, 1.0 - self.momentum, out=step)
+            v += step
+            g = v
+        elif self.momentum:
             v = state.get("momentum_buffer")
             if v is None:
                 v = state["momentum_buffer"] = g.copy()
@@ -256,8 +272,11 @@ class SGD(Optimizer):
         p.value -= step
 
     def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "dampening": self.dampening,
-                "nesterov": self.nesterov}
+        cfg = {**super().get_config(), "momentum": self.momentum, "dampening": self.dampening,
+               "nesterov": self.nesterov}
+        if self.ema:
+            cfg["ema"] = True  # only when set: files written before the option still match
+        return cfg
 
 
 @registry.register("adagrad")
