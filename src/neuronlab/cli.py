@@ -78,7 +78,9 @@ if click is not None:
             sys.exit(code)
 
     def _fail(msg: str) -> None:
-        click.echo("error: " + " ".join(str(msg).split()), err=True)
+        from .text import printable  # (messages quote file names and file content)
+
+        click.echo("error: " + " ".join(printable(msg).split()), err=True)
 
     def _echo_lines(lines) -> None:
         for line in lines:

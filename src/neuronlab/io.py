@@ -58,6 +58,7 @@ _DIAGNOSE_BYTES = 256 << 10       # headers safetensors refused are parsed here 
 MAX_ARCHITECTURE_BYTES = 1 << 20  # the architecture JSON inside the metadata
 MAX_LAYERS = 1000
 MAX_SAMPLE_VALUES = 1 << 31       # values in one input sample (prod of input_shape)
+MAX_ACTIVATION_VALUES = 1 << 22   # values one sample makes in all layers' outputs (16 MiB in float32)
 _CHECKSUM = "checksum"
 
 _DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
@@ -136,7 +137,7 @@ def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, 
 def _atomic_write(path, data: bytes) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
+    base = _temp_stem(os.path.basename(path))
     mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=".tmp")
     try:
@@ -166,6 +167,15 @@ def _atomic_write(path, data: bytes) -> None:
             except OSError:
                 pass
     _remove_stale_temporaries(folder, base)
+
+
+def _temp_stem(base: str) -> str:
+    """The target's name in its temporary file's name, shortened (with a hash) so that the
+    temporary name fits the 255-byte limit of file names when the target's name nearly does."""
+    if len(os.fsencode(base)) <= 120:
+        return base
+    digest = hashlib.sha256(os.fsencode(base)).hexdigest()[:16]
+    return base[:40] + "~" + digest  # (40 characters are at most 160 bytes)
 
 
 def _new_file_mode(path) -> int:
@@ -499,6 +509,9 @@ def check_plan(path, layers, shape, infos, dtype) -> None:
     tensor shapes must be the ones the file holds (which fit in the file)."""
     scratch = np.random.default_rng(0)  # the real build (model.rng) follows once all is checked
     shape = _sample_shape(path, list(shape))
+    # a few weights can declare huge activations (a 1x1 convolution over a 40000x40000 input):
+    # what one sample makes in the input and every layer's output is bounded before predict runs
+    total = _values(shape)
     for layer in layers:
         for key, want in planned_tensors(layer, shape).items():
             if key not in infos:
@@ -507,5 +520,16 @@ def check_plan(path, layers, shape, infos, dtype) -> None:
                 raise ModelFileError(f"{path}: tensor {key!r} has shape {infos[key][1]}, the architecture "
                                      f"declares {want}")
         shape = layer.build(shape, scratch, dtype)
+        total += _values(shape)
+        if total > MAX_ACTIVATION_VALUES:
+            raise ModelFileError(f"{path}: one sample would make {total:,} values in the layers' outputs up to "
+                                 f"{layer.name!r} (limit {MAX_ACTIVATION_VALUES:,})")
+
+
+def _values(shape) -> int:
+    n = 1
+    for d in shape or ():
+        n *= int(d)
+    return n
 
 

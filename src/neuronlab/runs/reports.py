@@ -46,9 +46,27 @@ class Prediction:
     classes: list
 
 
+BATCH_VALUES = 1 << 24  # values all layers' outputs may hold at once in evaluate/predict (64 MiB in float32)
+
+
+def batch_size_for(model) -> int:
+    """Samples per forward pass so that the layers' outputs stay within :data:`BATCH_VALUES`
+    (a model file bounds one sample's outputs; this bounds a batch's)."""
+    per = int(np.prod(model.input_shape or (1,)))
+    per += sum(int(np.prod(la.output_shape)) for la in model.layers if la.output_shape)
+    return int(min(8192, max(1, BATCH_VALUES // max(per, 1))))
+
+
+def _printable_lines(lines) -> list[str]:
+    """Every line without control characters (class names, data names, paths come from files)."""
+    from ..text import printable
+
+    return ["\n".join(printable(part) for part in line.split("\n")) for line in lines]
+
+
 def probabilities(model, X) -> np.ndarray:
     """Class probabilities, two columns for a model with one sigmoid output."""
-    P = model.predict(X)
+    P = model.predict(X, batch_size=batch_size_for(model))
     if P.shape[1] == 1:  # one sigmoid output: P(class 1)
         P = np.concatenate([1 - P, P], axis=1)
     return P
@@ -69,7 +87,7 @@ def evaluate_model(model_path, data=None) -> Evaluation:
     cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
     if model.loss is None:
         model.compile("categorical_crossentropy", "sgd", ["accuracy"])
-    loss = model.evaluate(X, y)["loss"] if model.output_dim == k else float("nan")
+    loss = model.evaluate(X, y, batch_size=batch_size_for(model))["loss"] if model.output_dim == k else float("nan")
     acc = float(np.mean(pred == y))
     return Evaluation(model_path, what, classes, cm, loss, acc, len(y), int((pred != y).sum()))
 
@@ -81,7 +99,7 @@ def evaluation_lines(ev: Evaluation) -> list[str]:
     lines += classification_report(ev.confusion, ev.classes)
     lines.append("\nconfusion matrix (rows: true class, columns: predicted)")
     lines += confusion_matrix_text(ev.confusion, ev.classes)
-    return lines
+    return _printable_lines(lines)
 
 
 def save_confusion_matrix(ev: Evaluation, out=None) -> str:
@@ -143,7 +161,7 @@ def prediction_lines(pred: Prediction, top: int = 1) -> list[str]:
         best = np.argsort(-p)[:top]
         text = "   ".join(f"class {pred.classes[j] if j < len(pred.classes) else j}  p={p[j]:.4f}" for j in best)
         lines.append(f"{label:<{width}}  {text}")
-    return lines
+    return _printable_lines(lines)
 
 
 # -- info -----------------------------------------------------------------------------------------------
@@ -156,22 +174,31 @@ def info_lines(model_path) -> list[str]:
     lines = [f"{model_path}: neuronlab model, format version {meta.get('format_version')}, written by "
              f"neuronlab {meta.get('neuronlab_version', '?')}, {os.path.getsize(model_path):,} bytes"]
     model.summary(print_fn=lines.append)
-    opt = json.loads(meta["optimizer"]) if "optimizer" in meta else None
+    opt = _mapping(json.loads(meta["optimizer"])) if "optimizer" in meta else None  # (load_model checked it)
     if model.loss is not None:
         lines.append(f"loss: {model.loss.name}; metrics: {', '.join(model.metrics) or 'none'}")
     if opt:
-        lines.append(f"optimizer state included: {opt['name']} {opt.get('config', {})}")
+        lines.append(f"optimizer state included: {opt.get('name')} {opt.get('config', {})}")
     if "classes" in extra:
         lines.append(f"classes ({len(extra['classes'])}): {', '.join(map(str, extra['classes']))}")
-    cfg = extra.get("config") or {}
+    # the rest of extra is the caller's JSON: shown only where it has the expected shape
+    cfg, history, test = (_mapping(extra.get(k)) for k in ("config", "history", "test"))
     if cfg:
-        n_epochs = len((extra.get("history") or {}).get("loss", []))
+        losses = history.get("loss")
+        n_epochs = len(losses) if isinstance(losses, list) else 0
         lines.append(f"trained on: {extra.get('data_name', cfg.get('data'))}, {n_epochs} epochs, optimizer "
                      f"{cfg.get('optimizer')} lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, "
                      f"seed {cfg.get('seed')}")
-    if "test" in extra:
-        lines.append(f"test accuracy: {100 * extra['test'].get('accuracy', float('nan')):.2f}%  "
-                     f"(loss {extra['test'].get('loss', float('nan')):.4f})")
-    if "epoch" in extra:
+    if _is_real(test.get("accuracy")) and _is_real(test.get("loss")):
+        lines.append(f"test accuracy: {100 * test['accuracy']:.2f}%  (loss {test['loss']:.4f})")
+    if type(extra.get("epoch")) is int:
         lines.append(f"checkpoint after epoch {extra['epoch'] + 1}")
-    return lines
+    return _printable_lines(lines)
+
+
+def _mapping(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
