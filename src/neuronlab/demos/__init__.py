@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 TOPICS = ("activations", "vanishing", "exploding", "optimizers", "batch", "dropout", "init", "minima", "memory",
-          "filters")
+          "filters", "rl")
 
 __all__ = ["TOPICS", "run", "names"]
 
@@ -25,5 +25,5 @@ def run(topic: str, out_dir, seed: int = 0, quick: bool = False) -> dict:
     """Run the demo ``topic`` (one of :data:`TOPICS`) and return its numbers."""
     if topic not in TOPICS:
         raise ValueError(f"unknown demo {topic!r}; valid names: {', '.join(TOPICS)}")
-    module = importlib.import_module(f"{__name__}.{topic}")
+    module = importlib.import_module(f"{__name__}.{topic.replace('-', '_')}")
     return module.run(out_dir, seed=seed, quick=quick)
