@@ -12,6 +12,7 @@ from .diagnostics import gradcheck
 from .io import ModelFileError, save_model
 from .model import History, Sequential
 from .saving import load_checkpoint, load_model
+from .threads import set_threads
 from .trace import trace  # the function; import the module's other names from neuronlab.trace
 
 __version__ = "0.1.0"
@@ -20,6 +21,6 @@ __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
     "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "load_checkpoint", "save_model",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
-    "demos",
+    "demos", "threads", "set_threads",
     "__version__",
 ]

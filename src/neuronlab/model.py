@@ -13,6 +13,7 @@ import numpy as np
 
 from . import losses as _losses
 from . import optimizers as _optim
+from . import threads as _threads
 from .callbacks import Callback, CallbackList
 from .core import Layer, NonFiniteError, as_dtype
 from .io import save_model
@@ -444,7 +445,8 @@ class Sequential:
         cbs.on_train_begin({})
         batches = _Batches(X, Y, w, K, self.rng if shuffle else None)
         for epoch in range(initial_epoch, epochs):
-            logs = self._fit_epoch(epoch, batches, validation, cbs)
+            with _threads.blas_threads(_threads.batch_macs(self, K)):  # re-chosen each epoch
+                logs = self._fit_epoch(epoch, batches, validation, cbs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -509,15 +511,18 @@ class Sequential:
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
         K = _chunk_size(batch_size, len(X), "predict")
-        return np.concatenate([self._predictions(self._inference(X[i:i + K]), copy=False)
-                               for i in range(0, len(X), K)])
+        with _threads.blas_threads(_threads.batch_macs(self, min(K, len(X)))):
+            return np.concatenate([self._predictions(self._inference(X[i:i + K]), copy=False)
+                                   for i in range(0, len(X), K)])
 
     def evaluate(self, X, y, batch_size: int | None = 8192, sample_weight=None) -> dict:
         """Loss (and metrics) over all of (X, y): ``{"loss": ..., "accuracy": ...}``."""
         self._require_compiled("evaluate")
         X, Y = self._check_data(X, y, "evaluate")
         w = self._sample_weights(Y, sample_weight, None, "evaluate")
-        return self._evaluate_checked(X, Y, batch_size, w)
+        K = _chunk_size(batch_size, len(X), "evaluate")
+        with _threads.blas_threads(_threads.batch_macs(self, min(K, len(X)))):
+            return self._evaluate_checked(X, Y, K, w)
 
     def _evaluate_checked(self, X, Y, batch_size=8192, w=None) -> dict:
         K = _chunk_size(batch_size, len(X), "evaluate")
@@ -579,6 +584,12 @@ class Sequential:
     def save(self, path, include_optimizer: bool = True, include_rng: bool = True, extra=None) -> None:
         """Write the model to a safetensors file; see :func:`neuronlab.io.save_model` and ``nl.load_model``."""
         save_model(self, path, include_optimizer=include_optimizer, include_rng=include_rng, extra=extra)
+
+    def to_onnx(self, path, opset: int = 17) -> str:
+        """Write the model as an ONNX file (``pip install "neuronlab[onnx]"``); see :mod:`neuronlab.interop.onnx`."""
+        from .interop.onnx import to_onnx
+
+        return to_onnx(self, path, opset=opset)
 
     def get_config(self) -> dict:
         """JSON-able architecture: layer types and their constructor arguments."""
