@@ -11,7 +11,8 @@ import numpy as np
 
 from .validation import Real, check
 
-__all__ = ["Param", "Layer", "Registry", "NeuronlabError", "NonFiniteError", "DataError", "as_dtype", "check_number"]
+__all__ = ["Param", "Layer", "Registry", "UnknownNameError", "NeuronlabError", "NonFiniteError", "DataError",
+           "as_dtype", "check_number"]
 
 
 class NeuronlabError(Exception):
@@ -158,8 +159,19 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
+class UnknownNameError(ValueError):
+    """A name that no class is registered under (``kind`` and ``name`` are attributes)."""
+
+    def __init__(self, message: str, kind: str, name):
+        super().__init__(message)
+        self.kind, self.name = kind, name
+
+
 class Registry:
-    """Name → class table, so that strings in ``compile`` and the CLI find each piece.
+    """Name → class table, so that strings in ``compile``, the CLI and model files find each piece.
+
+    ``base`` (set by the module that owns the registry) is the class every entry subclasses;
+    ``get`` refuses anything else with one TypeError naming it.
 
     >>> reg = Registry("activation")
     >>> @reg.register("identity")
@@ -168,18 +180,43 @@ class Registry:
     ['identity']
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, base: type | None = None):
         self.kind = kind
+        self.base = base
         self._items: dict[str, type] = {}
 
     def register(self, name: str, *aliases: str):
+        """Class decorator: file the class under ``name`` (its ``name`` from then on) and ``aliases``.
+
+        Registering a name again replaces a user class (a notebook cell run twice); a
+        built-in of neuronlab cannot be replaced.
+        """
+        for key in (name, *aliases):
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ValueError(f"register: a {self.kind} name must be a string made of letters, digits and "
+                                 f"underscores, got {key!r}")
+
         def deco(cls):
+            if not isinstance(cls, type) or (self.base is not None and not issubclass(cls, self.base)):
+                raise TypeError(f"register: a {self.kind} must be a class that subclasses {self._base_name()}, "
+                                f"got {cls!r}")
+            for key in (name, *aliases):
+                old = self._items.get(key)
+                if old is not None and old is not cls and _builtin(old) and not _builtin(cls):
+                    raise ValueError(f"register: {key!r} is neuronlab's built-in {self.kind} {old.__name__}; "
+                                     "choose another name")
             for key in (name, *aliases):
                 self._items[key] = cls
             cls.name = name
             return cls
 
         return deco
+
+    def _base_name(self) -> str:
+        if self.base is None:
+            return "the base class"
+        module = self.base.__module__.replace("neuronlab.", "nl.").replace("nl.core", "nl")
+        return f"{module}.{self.base.__name__}"
 
     def names(self) -> list[str]:
         """Canonical names (aliases excluded), in registration order."""
@@ -189,17 +226,37 @@ class Registry:
         return name in self._items
 
     def lookup(self, name: str) -> type:
-        key = name.lower() if isinstance(name, str) else name
-        if key not in self._items:
-            raise ValueError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}")
-        return self._items[key]
+        """The class registered under ``name`` (case-insensitive); UnknownNameError listing the valid names."""
+        if isinstance(name, str):
+            found = self._items.get(name) or self._items.get(name.lower())
+            if found is not None:
+                return found
+        raise UnknownNameError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}",
+                               self.kind, name)
 
     def get(self, spec, **kwargs):
         """Return an instance from a name, a class, or an instance (returned as is)."""
-        if isinstance(spec, str):
-            return self.lookup(spec)(**kwargs)
-        if isinstance(spec, type):
-            return spec(**kwargs)
         if spec is None:
             raise ValueError(f"{self.kind} must be given; valid names: {', '.join(self.names())}")
-        return spec
+        if isinstance(spec, str):
+            obj = self.lookup(spec)(**kwargs)
+        elif isinstance(spec, type):
+            if self.base is not None and not issubclass(spec, self.base):
+                raise TypeError(self._refusal(spec))
+            obj = spec(**kwargs)
+        else:
+            obj = spec
+        if self.base is not None and not isinstance(obj, self.base):
+            raise TypeError(self._refusal(spec))
+        return obj
+
+    def _refusal(self, spec) -> str:
+        what = (f"the function {getattr(spec, '__name__', '?')!r}" if callable(spec) and not isinstance(spec, type)
+                else f"{spec!r}" if isinstance(spec, type) else f"a {type(spec).__name__}")
+        return (f"a {self.kind} must be a registered name, a subclass of {self._base_name()} or an instance of one; "
+                f"got {what}. A plain function cannot be used: subclass {self._base_name()} "
+                "(see docs/extending.md)")
+
+
+def _builtin(cls) -> bool:
+    return cls.__module__.split(".")[0] == "neuronlab"

@@ -20,10 +20,13 @@ import copy
 import numpy as np
 
 from .core import Registry
+from .validation import Real, check
 
-__all__ = ["Loss", "MSE", "BinaryCrossEntropy", "CategoricalCrossEntropy", "accuracy", "get", "names"]
+__all__ = ["Loss", "MSE", "MAE", "Huber", "BinaryCrossEntropy", "CategoricalCrossEntropy",
+           "SparseCategoricalCrossEntropy", "KLDivergence", "Hinge", "accuracy", "get", "names", "register"]
 
 registry = Registry("loss")
+register = registry.register
 
 
 def _check_finite(y, where):
@@ -57,6 +60,11 @@ class Loss:
 
     name = "loss"
     partner: str | None = None  # the activation whose Z this loss can take (fused gradient)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:  # saved by this name until registered under another
+            cls.name = cls.__name__
 
     def __init__(self, from_logits: bool = False):
         if not isinstance(from_logits, (bool, np.bool_)):
@@ -127,6 +135,9 @@ class Loss:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
 
 
+registry.base = Loss
+
+
 def _as_shape(shape) -> tuple:
     return (int(shape),) if np.isscalar(shape) else tuple(int(d) for d in shape)
 
@@ -154,6 +165,43 @@ class MSE(Loss):
         G = out - Y
         G *= 2.0
         return G
+
+
+@registry.register("mae", "mean_absolute_error", "l1")
+class MAE(Loss):
+    """C = mean over all entries of |Y_p - Y_t|;  ∂C/∂Y_p = sign(Y_p - Y_t) / (n k) (0 where equal, as PyTorch)."""
+
+    def elementwise(self, out, Y):
+        return np.abs(out - Y)
+
+    def _gradient(self, out, Y):
+        return np.sign(out - Y)
+
+
+@registry.register("huber")
+class Huber(Loss):
+    """Huber loss with threshold δ (default 1): quadratic near the target, linear far from it.
+
+    With D = Y_p - Y_t:  ℓ = ½D² if |D| <= δ else δ(|D| - ½δ);  ∂ℓ/∂Y_p = clip(D, -δ, δ).
+    PyTorch's ``HuberLoss(delta=δ)``; Keras' ``Huber``.
+    """
+
+    def __init__(self, delta: float = 1.0):
+        super().__init__()
+        self.delta = check("Huber", "delta", delta, Real(low=0, low_open=True))
+
+    def elementwise(self, out, Y):
+        A = np.abs(out - Y)
+        small = A <= self.delta
+        return np.where(small, 0.5 * A * A, self.delta * (A - 0.5 * self.delta))
+
+    def _gradient(self, out, Y):
+        G = out - Y
+        np.clip(G, -self.delta, self.delta, out=G)
+        return G
+
+    def config(self):
+        return {"delta": self.delta} if self.delta != 1.0 else {}
 
 
 def _softplus(Z):
@@ -321,6 +369,72 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
         return self._labels(y, output_shape[-1], where)
 
 
+def _xlogy(Y, L):
+    """Y · L with 0 where Y = 0 (so 0 log 0 = 0, as ``torch.xlogy``)."""
+    return np.where(Y == 0, 0.0, Y * L).astype(L.dtype, copy=False)
+
+
+@registry.register("kl_divergence", "kld", "kullback_leibler_divergence")
+class KLDivergence(Loss):
+    """C = (1/n) Σ_i Σ_k Y_ik (log Y_ik - log P_ik) over the last axis k (0 log 0 = 0).
+
+    Y is a distribution per position (rows summing to 1, e.g. soft labels); P the output
+    (softmax). PyTorch's ``kl_div(log P, Y, reduction="batchmean")``, Keras' ``KLDivergence``.
+    From the logits Z of a softmax output: log P = Z - log Σ e^Z and ∂C/∂Z = (P Σ_k Y_k - Y)/n.
+    """
+
+    partner = "softmax"
+
+    def targets(self, y, output_shape, dtype=np.float32, where="fit"):
+        Y = super().targets(y, output_shape, dtype, where)
+        if Y.size and Y.min() < 0:
+            raise ValueError(f"{where}: kl_divergence targets must be probabilities (>= 0), got a minimum of {Y.min()}")
+        return Y
+
+    def _count(self, out):
+        return out.size // out.shape[-1]
+
+    def _log_p(self, out):
+        return CategoricalCrossEntropy._log_p(self, out)
+
+    def elementwise(self, out, Y):
+        with np.errstate(divide="ignore"):
+            logY = np.log(np.where(Y > 0, Y, 1.0))
+        return np.sum(_xlogy(Y, logY - self._log_p(out)), axis=-1)
+
+    def _gradient(self, out, Y):
+        if self.from_logits:
+            G = _softmax(out)
+            G *= Y.sum(axis=-1, keepdims=True)
+            G -= Y
+            return G
+        return (-Y / np.maximum(out, np.finfo(out.dtype).tiny)).astype(out.dtype, copy=False)
+
+
+@registry.register("hinge")
+class Hinge(Loss):
+    """C = mean over all entries of max(0, 1 - Y_t · Y_p) with labels Y_t in {-1, 1} (0/1 labels become -1/1).
+
+    ∂ℓ/∂Y_p = -Y_t where 1 - Y_t Y_p > 0, else 0. Keras' ``Hinge``; train a linear (tanh) output.
+    """
+
+    def targets(self, y, output_shape, dtype=np.float32, where="fit"):
+        Y = super().targets(y, output_shape, dtype, where)
+        values = np.unique(Y)
+        if not np.isin(values, (-1, 0, 1)).all():
+            raise ValueError(f"{where}: hinge targets must be labels in {{-1, 1}} (or {{0, 1}}), "
+                             f"got values {values[:5].tolist()}")
+        if not (Y < 0).any():
+            Y = 2 * Y - 1  # 0/1 labels, as Keras
+        return Y.astype(dtype, copy=False)
+
+    def elementwise(self, out, Y):
+        return np.maximum(1.0 - Y * out, 0.0)
+
+    def _gradient(self, out, Y):
+        return np.where(Y * out < 1.0, -Y, 0.0).astype(out.dtype, copy=False)
+
+
 def accuracy(P: np.ndarray, Y: np.ndarray, multilabel: bool = False, threshold: float = 0.5) -> float:
     """Fraction correct: argmax over the last axis (Y labels or one-hot); for one output,
     or every output of a multi-label (binary cross-entropy) model, [P > 0.5] = [Y > 0.5].
@@ -336,11 +450,7 @@ def accuracy(P: np.ndarray, Y: np.ndarray, multilabel: bool = False, threshold: 
 
 def get(spec, **kwargs) -> Loss:
     """Return a loss from a registered name, a class or an instance."""
-    loss = registry.get(spec, **kwargs)
-    if not isinstance(loss, Loss):
-        raise TypeError(f"a loss must be a registered name or an nl.losses.Loss subclass instance, "
-                        f"got {type(loss).__name__}")
-    return loss
+    return registry.get(spec, **kwargs)
 
 
 def names() -> list[str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations as _act
-from ..core import Registry
+from ..core import Layer, Registry
 
-__all__ = ["registry", "Buffers", "WithActivation"]
+__all__ = ["registry", "register", "Buffers", "WithActivation"]
 
-registry = Registry("layer")
+registry = Registry("layer", base=Layer)
+register = registry.register
 
 
 class Buffers:
