@@ -56,7 +56,7 @@ def test_guide_momentum_is_saved_and_loaded_with_the_model(tmp_path):
     model = nl.Sequential([nl.layers.Dense(4, "tanh", input_dim=3), nl.layers.Dense(1)], seed=0)
     model.compile(loss="mse", optimizer=nl.optimizers.SGD(lr=0.1, momentum=0.8, ema=True))
     model.fit(X, y, epochs=2, batch_size=8, verbose=0)
-    path = tmp_path / "m.nlm"
+    path = tmp_path / "m.safetensors"
     model.save(path)
     loaded = nl.load_model(path)
     assert loaded.optimizer.ema is True and loaded.optimizer.get_config()["ema"] is True

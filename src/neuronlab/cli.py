@@ -161,6 +161,17 @@ if click is not None:
         """Architecture, parameter counts and training details of MODEL."""
         _echo_lines(runs.info_lines(model_path))
 
+    @main.command(short_help="Write a model as ONNX (runs in ONNX Runtime).")
+    @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+    @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+    @click.option("--out", type=click.Path(dir_okay=False), help="File to write [MODEL with the format's suffix].")
+    @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+    def export(model_path, fmt, out, force):
+        """Write MODEL (a .safetensors model or checkpoint) as an ONNX file; needs neuronlab[onnx]."""
+        from .interop.export import export_file
+
+        click.echo(f"wrote {export_file(model_path, fmt, out, force)}")
+
     try:  # the guide's walk-throughs live in their own module, written separately
         from .cli_guide import demo, trace
     except ModuleNotFoundError as e:

@@ -51,6 +51,7 @@ __all__ = ["ModelFileError", "save_model", "read_model_file", "json_field", "che
            "read_safetensors", "write_safetensors", "read_header", "checksum", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "neuronlab"
+SUFFIX = ".safetensors"  # what save_model writes, and the only name it accepts
 FORMAT_VERSION = 2  # 2: the checksum is required (1: files written before it)
 MAX_HEADER_BYTES = 16 << 20       # the JSON header (safetensors' own cap is 100 MB)
 MAX_HEADER_CONTAINERS = 50_000    # JSON arrays/objects in a parsed header or metadata entry
@@ -380,10 +381,15 @@ def save_model(model, path, include_optimizer: bool = True, include_rng: bool = 
 
     Raises
     ------
+    ValueError
+        ``path`` does not end in ``.safetensors`` (the suffix is never appended silently).
     NonFiniteError
         A weight or buffer holds NaN or inf, or the optimizer state holds NaN: nothing is
         written and a previous file at ``path`` is left as it was.
     """
+    if not os.fspath(path).endswith(SUFFIX):  # the file is safetensors: its name says so (no "m.keras")
+        raise ValueError(f"save_model: a model file is safetensors, so its name must end in {SUFFIX}, got "
+                         f"{os.fspath(path)!r}; for ONNX use model.to_onnx(path)")
     if not model.built:
         raise ValueError("save_model: the model is not built yet (give input_dim or call fit/build)")
     tensors = {f"params/{p.name}": p.value for p in model.params()}

@@ -30,7 +30,7 @@ from ..layers.recurrent import LegacyFlattenTime
 from ..validation import Integer, check
 from . import ExportError
 
-__all__ = ["to_onnx", "export_file", "EXPORTERS", "ACTIVATIONS", "register", "register_activation",
+__all__ = ["to_onnx", "build_graph", "EXPORTERS", "ACTIVATIONS", "register", "register_activation",
            "MIN_OPSET", "INPUT", "OUTPUT"]
 
 MIN_OPSET = 17
@@ -303,17 +303,3 @@ def to_onnx(model, path, opset: int = MIN_OPSET) -> str:
     _atomic_write(path, proto.SerializeToString())
     return os.fspath(path)
 
-
-def export_file(model_path, out=None, force: bool = False) -> str:
-    """``neuronlab export MODEL --format onnx``: load a model file and write ``out`` (default MODEL.onnx).
-
-    Refuses to replace an existing file unless ``force``.
-    """
-    from ..saving import load_checkpoint
-
-    model_path = os.fspath(model_path)
-    out = os.path.splitext(model_path)[0] + ".onnx" if out is None else os.fspath(out)
-    if os.path.exists(out) and not force:
-        raise FileExistsError(f"{out} already exists; pass --force to overwrite it")
-    model, _extra = load_checkpoint(model_path)
-    return to_onnx(model, out)
