@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 
 from ..core import DataError
+from .limits import ALLOWANCE, MAX_RATIO, decompressed_limit
 
 __all__ = ["read_idx", "write_idx"]
 
@@ -66,6 +67,10 @@ def read_idx(path, max_bytes: int = MAX_BYTES) -> np.ndarray:
                 span *= max(d, 1)  # (NumPy refuses such shapes even with a 0 among them)
             if max(nbytes, span) > max_bytes:
                 raise DataError(f"{path}: declared shape {shape} needs {nbytes} bytes (limit {max_bytes})")
+            if opener is not open and nbytes > decompressed_limit(os.path.getsize(path)):
+                raise DataError(f"{path}: declared shape {shape} needs {nbytes:,} bytes, more than this "
+                                f"{os.path.getsize(path):,}-byte gzip file may decompress to "
+                                f"({MAX_RATIO}x its size + {ALLOWANCE >> 20} MiB)")
             if opener is open:  # uncompressed: the file size must be exactly header + data
                 found = os.fstat(f.fileno()).st_size - 4 - 4 * ndim
                 if found < nbytes:
