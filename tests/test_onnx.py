@@ -161,3 +161,20 @@ def test_save_refuses_a_name_that_does_not_say_safetensors(name, tmp_path):
     assert os.listdir(tmp_path) == []
     model.save(tmp_path / "m.safetensors")
     assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
+ELEMENTWISE = [n for n in nl.activations.names()
+               if n != "softmax" and not nl.activations.get(n).uses_Z]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_simple_rnn_exports_with_every_elementwise_activation(name, tmp_path, rng):
+    act = nl.activations.get(name)
+    model = nl.Sequential([L.SimpleRNN(5, activation=act, return_sequences=True, input_shape=(4, 3)),
+                           L.SimpleRNN(3, activation=act)], seed=0)
+    X = rng.normal(size=(6, 4, 3)).astype(np.float32)
+    if type(act) not in ACTIVATIONS:
+        with pytest.raises(ExportError, match=f"activation {name!r}"):
+            model.to_onnx(tmp_path / "m.onnx")
+        return
+    np.testing.assert_allclose(onnx_predict(model.to_onnx(tmp_path / "m.onnx"), X), model.predict(X), **TOL)

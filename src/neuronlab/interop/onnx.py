@@ -80,7 +80,7 @@ class Graph:
     def const(self, hint: str, value, dtype=np.float32) -> str:
         """A weight (initializer) named after ``hint``."""
         name = self.fresh(hint)
-        self.weights.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
+        self.weights.append(self.onnx.numpy_helper.from_array(np.array(value, dtype=dtype), name))
         return name
 
     def node(self, op: str, inputs, hint: str | None = None, n_out: int = 1, **attrs):
@@ -130,6 +130,40 @@ def _leaky_relu(g, act, x):
 @register_activation(_act.Softmax)
 def _softmax(g, act, x):
     return g.node("Softmax", [x], axis=-1)  # over the last axis, as neuronlab (opset >= 13)
+
+
+@register_activation(_act.ELU)
+def _elu(g, act, x):
+    return g.node("Elu", [x], alpha=float(act.alpha))
+
+
+@register_activation(_act.SELU)
+def _selu(g, act, x):
+    return g.node("Selu", [x], alpha=float(act.alpha), gamma=float(act.scale))
+
+
+@register_activation(_act.Softplus)
+def _softplus(g, act, x):
+    return g.node("Softplus", [x])
+
+
+@register_activation(_act.SiLU)
+def _silu(g, act, x):
+    """Z σ(Z)."""
+    return g.node("Mul", [x, g.node("Sigmoid", [x])])
+
+
+@register_activation(_act.GELU, _act.GELUTanh)
+def _gelu(g, act, x):
+    """Z Φ(Z), Φ(Z) = ½(1 + erf(Z/√2)), or ½(1 + tanh(√(2/π)(Z + 0.044715 Z³))) (opset 17 has no Gelu op)."""
+    if act.approximate == "tanh":
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+        inner = g.node("Add", [x, g.node("Mul", [cube, g.const("gelu_c", act._C)])])
+        t = g.node("Tanh", [g.node("Mul", [inner, g.const("gelu_k", act._K)])])
+    else:
+        t = g.node("Erf", [g.node("Mul", [x, g.const("inv_sqrt2", 1.0 / np.sqrt(2.0))])])
+    phi = g.node("Mul", [g.node("Add", [t, g.const("one", 1.0)]), g.const("half", 0.5)])
+    return g.node("Mul", [x, phi])
 
 
 # -- layers -----------------------------------------------------------------------------------------
@@ -227,8 +261,7 @@ def _recurrent(g, layer, x):
         elif name in _RNN_ACTIVATIONS:
             attrs["activations"] = [_RNN_ACTIVATIONS[name]]
         else:
-            raise ExportError(f"to_onnx: layer {layer.name!r}: SimpleRNN with activation {name!r} has no ONNX "
-                              f"RNN equivalent (tanh, relu, sigmoid, leaky_relu)")
+            return _simple_rnn_unrolled(g, layer, x)
     if op == "GRU":
         Rb[2 * u:] = layer.Bhn.value
         attrs["linear_before_reset"] = 1
@@ -240,6 +273,25 @@ def _recurrent(g, layer, x):
         return g.node("Squeeze", [Y_h, g.const("axis0", [0], np.int64)])
     y = g.node("Squeeze", [Y, g.const("axis1", [1], np.int64)])
     return g.node("Transpose", [y], "batch_major", perm=[1, 0, 2])
+
+
+def _simple_rnn_unrolled(g, layer, x):
+    """H_t = f(X_t W + H_{t-1} U + B), one step after another (T is fixed by the input shape).
+
+    For the activations ONNX's RNN op does not have (linear, elu, softplus, ...): each step
+    reuses the activation's own exporter.
+    """
+    A = g.node("Add", [g.node("MatMul", [x, g.const(f"{layer.name}/W", layer.W.value)]),
+                       g.const(f"{layer.name}/B", layer.B.value)])               # X_t W + B, every step
+    U, h, steps = g.const(f"{layer.name}/U", layer.U.value), None, []
+    for t in range(layer.input_shape[0]):
+        z = g.node("Gather", [A, g.const("step", t, np.int64)], axis=1)          # (n, u)
+        if h is not None:
+            z = g.node("Add", [z, g.node("MatMul", [h, U])])
+        h = g.activation(layer.activation, z, layer.name)
+        if layer.return_sequences:
+            steps.append(g.node("Unsqueeze", [h, g.const("axis1", [1], np.int64)]))
+    return g.node("Concat", steps, axis=1) if layer.return_sequences else g.node("Identity", [h])
 
 
 # -- the model --------------------------------------------------------------------------------------

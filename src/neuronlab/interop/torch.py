@@ -111,14 +111,20 @@ class _ToTorch:
 
     def activation(self, act, where) -> list:
         nn = self.nn
-        simple = {"linear": [], "sigmoid": [nn.Sigmoid()], "tanh": [nn.Tanh()], "relu": [nn.ReLU()],
-                  "softmax": [nn.Softmax(dim=-1)]}
+        modules = {_act.Linear: [], _act.Sigmoid: [nn.Sigmoid()], _act.Tanh: [nn.Tanh()], _act.ReLU: [nn.ReLU()],
+                   _act.Softmax: [nn.Softmax(dim=-1)], _act.SELU: [nn.SELU()], _act.SiLU: [nn.SiLU()],
+                   _act.Softplus: [nn.Softplus()], _act.GELUTanh: [nn.GELU(approximate="tanh")]}
         if isinstance(act, _act.LeakyReLU):
             return [nn.LeakyReLU(act.alpha)]
-        if type(act) not in (_act.Linear, _act.Sigmoid, _act.Tanh, _act.ReLU, _act.Softmax):
+        if isinstance(act, _act.ELU):
+            return [nn.ELU(act.alpha)]
+        if type(act) is _act.GELU:
+            return [nn.GELU(approximate=act.approximate)]
+        if type(act) not in modules:
             raise ExportError(f"to_torch: activation {act.name!r} of layer {where!r} has no PyTorch module here "
-                              f"(linear, sigmoid, tanh, relu, leaky_relu, softmax)")
-        return simple[act.name]
+                              f"(linear, sigmoid, tanh, relu, leaky_relu, softmax, elu, selu, gelu, gelu_tanh, silu, "
+                              f"softplus)")
+        return modules[type(act)]
 
     def take_perm(self, n: int) -> np.ndarray:
         """The pending Flatten permutation (identity when there is none)."""
@@ -282,11 +288,17 @@ class _FromTorch:
         """The activation module right after the current one, consumed (None when there is none)."""
         nn = _torch().nn
         nxt = self.modules[self.pos + 1] if self.pos + 1 < len(self.modules) else None
-        simple = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
+        simple = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.SELU: "selu", nn.SiLU: "silu"}
         if type(nxt) in simple:
             act = simple[type(nxt)]
         elif isinstance(nxt, nn.LeakyReLU):
             act = _act.LeakyReLU(nxt.negative_slope)
+        elif isinstance(nxt, nn.ELU):
+            act = _act.ELU(nxt.alpha)
+        elif isinstance(nxt, nn.GELU):
+            act = "gelu_tanh" if nxt.approximate == "tanh" else "gelu"
+        elif isinstance(nxt, nn.Softplus) and nxt.beta == 1:
+            act = "softplus"   # (PyTorch returns Z itself above threshold=20, where log(1 + e^Z) - Z < 3e-9)
         elif isinstance(nxt, nn.Softmax) and nxt.dim in (-1, self.rank):
             act = "softmax"
         else:
@@ -453,7 +465,8 @@ def _step(st, m) -> None:
     elif isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)):
         st.fail(m, "returns a tuple; wrap it as neuronlab.interop.torch.torch_classes().RecurrentOutput(rnn, "
                    "return_sequences)")
-    elif isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.Softmax)):
+    elif isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.Softmax, nn.ELU, nn.SELU, nn.GELU, nn.SiLU,
+                        nn.Softplus)):
         st.fail(m, "does not follow a Linear, Conv2d or BatchNorm; neuronlab applies activations inside those "
                    "layers")
     else:
