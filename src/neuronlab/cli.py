@@ -189,6 +189,17 @@ if click is not None:
     else:
         main.add_command(generate)
 
+    @main.command(short_help="The guide, live in the browser: train a network and see every number.")
+    @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (others warn).")
+    @click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+    @click.option("--max-sessions", type=click.IntRange(1, 64), default=8, show_default=True, help="Open tabs at once.")
+    def playground(port, host, no_browser, max_sessions):
+        """A TensorFlow-Playground-class page driven by neuronlab itself (needs the playground extra)."""
+        from .playground.server import serve
+
+        serve(host=host, port=port, open_browser=not no_browser, max_sessions=max_sessions, echo=click.echo)
+
 else:
 
     def main(*args, **kwargs):
