@@ -31,8 +31,8 @@ def to_torch(model):
     return _to_torch(model)
 
 
-def from_torch(module, input_shape, seed=None):
+def from_torch(module, input_shape, seed=None, dtype=None):
     """A Sequential with the weights of a PyTorch module; see :func:`neuronlab.interop.torch.from_torch`."""
     from .torch import from_torch as _from_torch
 
-    return _from_torch(module, input_shape, seed=seed)
+    return _from_torch(module, input_shape, seed=seed, dtype=dtype)

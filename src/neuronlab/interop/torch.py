@@ -475,7 +475,7 @@ def _step(st, m) -> None:
                    "activations)")
 
 
-def from_torch(module, input_shape, seed: int | None = None):
+def from_torch(module, input_shape, seed: int | None = None, dtype=None):
     """A built :class:`~neuronlab.Sequential` computing what ``module`` computes, with its weights.
 
     Parameters
@@ -489,6 +489,10 @@ def from_torch(module, input_shape, seed: int | None = None):
     input_shape : tuple
         One sample as PyTorch sees it, without the batch axis: (C, H, W) for images (the
         neuronlab model then takes (n, H, W, C)), (d,) for rows, (T, d) for sequences, (T,) for tokens.
+    seed : int, optional
+        The Sequential's seed (its generator drives dropout and shuffling when training goes on).
+    dtype : "float32" or "float64", optional
+        Default: the module's parameters' (float32 when it has none).
     """
     torch = _torch()
     shape = tuple(int(d) for d in input_shape)
@@ -504,8 +508,9 @@ def from_torch(module, input_shape, seed: int | None = None):
     if st.flatten is not None:
         raise ExportError("from_torch: an nn.Flatten of images reaches no Linear; neuronlab flattens NHWC, so the "
                           "output order would differ (use ChannelsLastFlatten)")
-    params = [p for p in module.parameters()]
-    dtype = "float64" if params and params[0].dtype == torch.float64 else "float32"
+    if dtype is None:
+        params = list(module.parameters())
+        dtype = "float64" if params and params[0].dtype == torch.float64 else "float32"
     from ..model import Sequential
 
     model = Sequential(st.layers, seed=seed, dtype=dtype)
