@@ -6,7 +6,19 @@
 >>> model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.1))
 """
 
-from . import activations, callbacks, datasets, demos, initializers, inspect, layers, losses, optimizers, schedules
+from . import (
+    activations,
+    callbacks,
+    datasets,
+    demos,
+    initializers,
+    inspect,
+    interop,
+    layers,
+    losses,
+    optimizers,
+    schedules,
+)
 from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
 from .io import ModelFileError, save_model
@@ -21,6 +33,6 @@ __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
     "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "load_checkpoint", "save_model",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
-    "demos", "threads", "set_threads",
+    "demos", "threads", "set_threads", "interop",
     "__version__",
 ]
