@@ -170,7 +170,10 @@ if click is not None:
         """Write MODEL (a .safetensors model or checkpoint) as an ONNX file; needs neuronlab[onnx]."""
         from .interop.export import export_file
 
-        click.echo(f"wrote {export_file(model_path, fmt, out, force)}")
+        try:
+            click.echo(f"wrote {export_file(model_path, fmt, out, force)}")
+        except ImportError as e:  # the onnx extra, not the cli one
+            raise click.ClickException(str(e)) from e
 
     try:  # the guide's walk-throughs live in their own module, written separately
         from .cli_guide import demo, trace

@@ -22,6 +22,9 @@ def export_file(model_path, fmt: str = "onnx", out=None, force: bool = False) ->
     fmt = check("export", "format", fmt, Options(*FORMATS))
     model_path = os.fspath(model_path)
     out = os.path.splitext(model_path)[0] + f".{fmt}" if out is None else os.fspath(out)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"export: the folder {folder} does not exist (for --out {out})")
     if os.path.isdir(out):
         raise IsADirectoryError(f"export: {out} is a folder; give the file to write, e.g. {out}/model.{fmt}")
     if os.path.exists(out) and not force:
