@@ -250,6 +250,7 @@ class SGD(Optimizer):
             v *= self.momentum
             np.multiply(g, 1.0 - self.momentum, out=step)
             v += step
+            _flush_subnormals(self.iterations, v)
             g = v
         elif self.momentum:
             v = state.get("momentum_buffer")
@@ -262,6 +263,7 @@ class SGD(Optimizer):
                     v += step
                 else:
                     v += g
+                _flush_subnormals(self.iterations, v)
             if self.nesterov:
                 np.multiply(v, self.momentum, out=step)
                 step += g
@@ -277,6 +279,27 @@ class SGD(Optimizer):
         if self.ema:
             cfg["ema"] = True  # only when set: files written before the option still match
         return cfg
+
+
+# every this many steps, moving averages are cleared of near-subnormal numbers (see _flush_subnormals)
+_FLUSH_EVERY = 64
+
+
+def _flush_subnormals(step: int, *buffers: np.ndarray) -> None:
+    """Every 64th step, set the entries of ``buffers`` below 2¹⁰ × the smallest normal float to zero.
+
+    A weight whose gradient stays exactly 0 (an MNIST pixel that is always black) has a moving
+    average that shrinks by μ each step, into the subnormal range after some hundred steps, and
+    stays there (0.9 × the smallest subnormal rounds back to it). Arithmetic on subnormals is
+    many times slower on x86 CPUs: with 18,000 of them SGD's step took 50% longer, and later
+    epochs at batch 32 ran ~30% slower than the first. Clearing values that would turn
+    subnormal within 64 steps keeps them out; their effect on a weight, η·|v| < 1e-35, is far
+    below a float32 weight's last bit, so results are unchanged.
+    """
+    if step % _FLUSH_EVERY:
+        return
+    for v in buffers:
+        v[np.abs(v) < np.finfo(v.dtype).tiny * 1024] = 0
 
 
 @registry.register("adagrad")
@@ -462,6 +485,7 @@ class Adam(Optimizer):
         s *= 1.0 - self.beta2
         v *= self.beta2
         v += s
+        _flush_subnormals(t, m, v)
         if self.amsgrad:
             v_max = self.slot(state, "max_exp_avg_sq", p)
             v = np.maximum(v_max, v, out=v_max)
