@@ -31,7 +31,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import neuronlab as nl
-from neuronlab.sklearn import MLPClassifier, MLPRegressor
+from neuronlab.sklearn import MLPClassifier, MLPRegressor, glorot_uniform_like_sklearn
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +117,9 @@ def test_string_and_integer_labels(iris, labels):
         assert_allclose(proba, np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True), rtol=1e-5)
     # binary: one sigmoid unit and binary cross-entropy; more classes: softmax
     assert clf.model_.output_dim == (1 if len(labels) == 2 else len(labels))
-    assert clf.out_activation_ == ("sigmoid" if len(labels) == 2 else "softmax")
-    assert type(clf.model_.loss).__name__ == ("BinaryCrossEntropy" if len(labels) == 2 else
-                                              "CategoricalCrossEntropy")
+    assert clf.out_activation_ == ("logistic" if len(labels) == 2 else "softmax")
+    assert isinstance(clf.model_.loss, nl.losses.BinaryCrossEntropy if len(labels) == 2 else
+                      nl.losses.CategoricalCrossEntropy)
 
 
 def test_multilabel():
@@ -130,7 +130,7 @@ def test_multilabel():
     assert pred.shape == Y.shape and set(np.unique(pred)) <= {0, 1}
     proba = clf.predict_proba(StandardScaler().fit_transform(X))
     assert proba.shape == Y.shape and (proba >= 0).all() and (proba <= 1).all()
-    assert clf.out_activation_ == "sigmoid"
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 4
     assert np.mean(pred == Y) > 0.75
 
 
@@ -141,24 +141,33 @@ def test_regression_output_shapes(shape):
     W = rng.normal(size=(5, 3))
     Y = np.tanh(X @ W)
     y = Y[:, 0] if shape == () else Y[:, : shape[0]]
-    reg = MLPRegressor((32,), lr=0.01, max_iter=300, n_iter_no_change=50, random_state=0).fit(X, y)
-    assert reg.predict(X).shape == y.shape
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = MLPRegressor((32,), lr=0.01, max_iter=300, n_iter_no_change=50, random_state=0).fit(X, y)
+    # as scikit-learn: a column y warns and is used as (n,); one output predicts (n,)
+    assert any("column-vector y" in str(w.message) for w in caught) == (shape == (1,))
+    assert reg.predict(X).shape == ((80,) if shape in ((), (1,)) else y.shape)
     assert reg.n_outputs_ == (1 if shape == () else shape[0])
     assert reg.score(X, y) > 0.8
 
 
 # -- the estimator is a thin layer over Sequential ------------------------------------------------
-def test_matches_plain_sequential_bit_for_bit(iris):
-    X, y = iris
-    clf = MLPClassifier((8,), activation="tanh", optimizer="sgd", lr=0.1, optimizer_params={"momentum": 0.9},
-                        batch_size=16, max_iter=5, n_iter_no_change=100, random_state=3).fit(X, y)
-    model = nl.Sequential([nl.layers.Dense(8, "tanh", input_dim=4), nl.layers.Dense(3, "softmax")], seed=3)
+def test_matches_plain_sequential(iris):
+    # multiclass log-loss, no L2 term, constant η: the estimator's step is Sequential's step
+    X, y = iris[0].astype(np.float64), iris[1]
+    clf = MLPClassifier((8,), activation="tanh", solver="sgd", alpha=0.0, learning_rate_init=0.1,
+                        nesterovs_momentum=False, batch_size=16, shuffle=False, max_iter=5, n_iter_no_change=100,
+                        random_state=3).fit(X, y)
+    model = nl.Sequential([nl.layers.Dense(8, "tanh", input_dim=4), nl.layers.Dense(3, "softmax")],
+                          dtype="float64")
+    # scikit-learn's initialisation: Glorot uniform W and B from RandomState(random_state)
+    model.set_weights(glorot_uniform_like_sklearn(np.random.RandomState(3), (4, 8, 3), "tanh", np.float64))
     model.compile("categorical_crossentropy", nl.optimizers.SGD(lr=0.1, momentum=0.9))
-    hist = model.fit(X, y, epochs=5, batch_size=16, verbose=0)
+    hist = model.fit(X, y, epochs=5, batch_size=16, shuffle=False, verbose=0)
     for a, b in zip(clf.coefs_ + clf.intercepts_, model.get_weights()[::2] + model.get_weights()[1::2]):
-        assert_array_equal(a, b)
-    assert clf.loss_curve_ == hist.history["loss"]
-    assert_array_equal(clf.predict_proba(X), model.predict(X))
+        assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert_allclose(clf.loss_curve_, hist.history["loss"], rtol=1e-12)
+    assert_allclose(clf.predict_proba(X), model.predict(X), rtol=1e-12)
 
 
 def test_dtype_follows_X_unless_given(iris):
@@ -202,22 +211,29 @@ def test_early_stopping_restores_best_weights():
     X, y = make_classification(n_samples=200, n_features=20, n_informative=3, flip_y=0.3, random_state=0)
     X = X.astype(np.float64)
     clf = MLPClassifier((128,), lr=0.01, max_iter=300, early_stopping=True, validation_fraction=0.25,
-                        n_iter_no_change=8, tol=0.0, random_state=0).fit(X, y)
+                        n_iter_no_change=8, tol=1e-3, random_state=0).fit(X, y)
     assert clf.n_iter_ < 300  # it overfits, so it stops
-    assert len(clf.validation_loss_curve_) == len(clf.loss_curve_) == len(clf.validation_scores_) == clf.n_iter_
-    best = int(np.argmin(clf.validation_loss_curve_))
-    assert clf.n_iter_ == best + 1 + 8
-    # the same split, recomputed; the final weights are those of the best epoch
-    _, X_val, _, y_val = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    assert_allclose(log_loss(y_val, clf.predict_proba(X_val)), clf.validation_loss_curve_[best], rtol=1e-6)
-    assert_allclose(clf.score(X_val, y_val), clf.validation_scores_[best])
-    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert len(clf.loss_curve_) == len(clf.validation_scores_) == clf.n_iter_ and clf.best_loss_ is None
+    # scikit-learn's rule, replayed: an epoch does not improve when its score is below best + tol;
+    # training stops at the first epoch where more than n_iter_no_change epochs in a row did not
+    count, best = 0, -np.inf
+    for epoch, score in enumerate(clf.validation_scores_, start=1):
+        count = count + 1 if score < best + 1e-3 else 0
+        best = max(best, score)
+        assert (count > 8) == (epoch == clf.n_iter_)
+    # the same split, recomputed (RandomState(0) after drawing the initial weights); the final
+    # weights are those of the best validation score
+    rs = np.random.RandomState(0)
+    glorot_uniform_like_sklearn(rs, (20, 128, 1), "relu", np.float64)
+    _, idx_val = train_test_split(np.arange(200), random_state=rs, test_size=0.25, stratify=y)
+    assert clf.score(X[idx_val], y[idx_val]) == clf.best_validation_score_ == max(clf.validation_scores_)
 
 
 def test_training_loss_tol_stops_without_early_stopping(iris):
     X, y = iris
     clf = _quick_clf(max_iter=2000, tol=1e-2, n_iter_no_change=3).fit(X, y)
-    assert clf.n_iter_ < 2000 and clf.validation_loss_curve_ is None and clf.validation_scores_ is None
+    assert clf.n_iter_ < 2000 and clf.validation_scores_ is None and clf.best_validation_score_ is None
+    assert clf.best_loss_ == min(clf.loss_curve_) and clf.loss_ == clf.loss_curve_[-1]
 
 
 # -- weights -------------------------------------------------------------------------------------
@@ -246,8 +262,9 @@ def test_balanced_class_weight_raises_minority_recall():
 def test_sample_weight_scale_invariant_and_zero_means_removed(iris):
     X, y = iris
     w = np.random.default_rng(0).integers(0, 4, size=len(y)).astype(float)
-    a = _quick_clf().fit(X, y, sample_weight=w)
-    b = _quick_clf().fit(X, y, sample_weight=10 * w)
+    # scikit-learn's batch loss Σ w ℓ / Σ w: the scale of w does not matter (but for the L2 term α/(2 Σw))
+    a = _quick_clf(alpha=0.0).fit(X, y, sample_weight=w)
+    b = _quick_clf(alpha=0.0).fit(X, y, sample_weight=10 * w)
     assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
     # full batch (K = n): zero weight == sample removed, integer weight == sample repeated
     full = dict(batch_size=None, max_iter=60)
@@ -270,7 +287,8 @@ def test_partial_fit_equals_fit(iris):
     inc = _quick_clf(**kw)
     for i in range(7):
         inc.partial_fit(X, y, classes=[0, 1, 2] if i == 0 else None)
-    assert inc.n_iter_ == 7 and inc.loss_curve_ == full.loss_curve_
+    # as scikit-learn: n_iter_ counts the last call's epochs, t_ every sample seen
+    assert inc.n_iter_ == 1 and inc.t_ == full.t_ == 7 * 150 and inc.loss_curve_ == full.loss_curve_
     assert_array_equal(inc.predict_proba(X), full.predict_proba(X))
     reg_full = MLPRegressor((8,), **kw, random_state=0).fit(X[:, :3], X[:, 3])
     reg_inc = MLPRegressor((8,), **kw, random_state=0)
@@ -285,7 +303,7 @@ def test_partial_fit_classes(iris):
         _quick_clf().partial_fit(X, y)
     clf = _quick_clf().partial_fit(X[y == 0], y[y == 0], classes=[0, 1, 2])  # one class per batch is fine
     assert_array_equal(clf.classes_, [0, 1, 2]) and clf.predict_proba(X).shape == (150, 3)
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
         clf.partial_fit(X, y + 1)
     with pytest.raises(ValueError, match="not the same as on the first call"):
         clf.partial_fit(X, y, classes=[0, 1])
@@ -295,13 +313,27 @@ def test_partial_fit_classes(iris):
 
 def test_warm_start_continues(iris):
     X, y = iris
-    kw = dict(n_iter_no_change=1000)
+    # scikit-learn starts a new optimizer on every fit: with a stateless one (sgd without momentum)
+    # and no shuffling, 3 + 3 warm epochs are 6 epochs
+    kw = dict(n_iter_no_change=1000, solver="sgd", momentum=0.0, shuffle=False)
     once = _quick_clf(max_iter=6, **kw).fit(X, y)
     twice = _quick_clf(max_iter=3, warm_start=True, **kw).fit(X, y).fit(X, y)
-    assert twice.n_iter_ == 6 and twice.loss_curve_ == once.loss_curve_
+    assert twice.n_iter_ == 3 and twice.t_ == 6 * 150 and twice.loss_curve_ == once.loss_curve_
     assert_array_equal(twice.predict_proba(X), once.predict_proba(X))
     cold = _quick_clf(max_iter=3, **kw).fit(X, y).fit(X, y)
-    assert cold.n_iter_ == 3
+    assert cold.n_iter_ == 3 and len(cold.loss_curve_) == 3
+
+
+def test_warm_start_refuses_other_classes(iris):
+    X, y = iris
+    clf = _quick_clf(max_iter=2, warm_start=True).fit(X, y)
+    superset = y.copy()
+    superset[:5] = 3
+    for Xs, ys in ((X[y < 2], y[y < 2]), (X, superset)):  # as scikit-learn: neither a subset nor a superset
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes"):
+            clf.fit(Xs, ys)
+    clf.fit(X[::-1], y[::-1])  # the same classes, in another order
+    assert clf.t_ == 4 * 150
 
 
 # -- hyperparameters -----------------------------------------------------------------------------
@@ -346,7 +378,7 @@ def test_fitted_attributes(iris):
 def test_verbose_prints_each_epoch(iris, capsys):
     X, y = iris
     _quick_clf(max_iter=3, verbose=1, n_iter_no_change=100).fit(X, y)
-    assert capsys.readouterr().out.count("Epoch ") == 3
+    assert capsys.readouterr().out.count("Iteration ") == 3
 
 
 def test_pickle_roundtrip(iris):
@@ -393,7 +425,7 @@ def test_bad_input_sklearn_messages(iris, Est):
     with pytest.raises(ValueError, match="Input y contains NaN"):
         est.fit(X, np.where(y == 1, np.nan, y))
     with pytest.raises(TypeError, match="Sparse data was passed"):
-        est.fit(sparse.csr_matrix(X), y)
+        est.fit(X, sparse.csr_matrix(y.reshape(-1, 1).astype(float)))  # sparse y: refused as scikit-learn
     est.fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 4 features as input"):
         est.predict(X[:, :3])

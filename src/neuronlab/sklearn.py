@@ -1,122 +1,276 @@
-"""scikit-learn estimators over neuronlab: :class:`MLPClassifier` and :class:`MLPRegressor`.
+"""scikit-learn's MLP, trained by neuronlab: :class:`MLPClassifier` and :class:`MLPRegressor`.
 
-They are scikit-learn estimators in full (``get_params``/``set_params``, ``clone``, tags,
-``Pipeline``, ``GridSearchCV``, ``cross_val_score``) and pass scikit-learn's conformance
-suite ``sklearn.utils.estimator_checks.parametrize_with_checks``. The network is a
-:class:`neuronlab.Sequential`: hidden layers H = f(XW + B), each optionally followed by
-``Dropout(dropout)``, then an output layer chosen from the target:
+Swap them in for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same parameter
+names, defaults and meanings (``solver``, ``alpha``, ``learning_rate_init``, ``learning_rate`` with
+``power_t``, ``momentum``, ``beta_1``, ``n_iter_no_change``, ``max_fun``, ...), the same fitted
+attributes (``coefs_``, ``loss_curve_``, ``best_loss_``, ``n_iter_``, ``t_``, ...), and the same
+training arithmetic, so the same ``random_state`` gives scikit-learn's model (tested to 1e-6 in
+float64 for sgd and adam; lbfgs reaches scikit-learn's loss):
 
-===========================  ===================  ==============================
-target                       output layer         loss C
-===========================  ===================  ==============================
-binary (2 classes)           1 unit, sigmoid      binary cross-entropy
-multiclass (k classes)       k units, softmax     categorical cross-entropy
-multilabel indicator (n, k)  k units, sigmoid     binary cross-entropy
-regression (n,) or (n, k)    1 or k units, linear mean squared error
-===========================  ===================  ==============================
+- initialisation: W and B ~ U(-b, b), b = √(6 / (fan_in + fan_out)) (2 in place of 6 for
+  logistic), drawn from ``RandomState(random_state)`` in scikit-learn's order, which also draws
+  the early-stopping split and every epoch's shuffle;
+- the batch loss, over a batch of K samples with weights w (w_i = 1 without weights),
+  L = Σ_i w_i ℓ_i / Σ_i w_i + α/(2 Σ_i w_i) Σ_layers ‖W‖² (no penalty on B), with
+  ℓ_i = −Σ_k Y_ik log P_ik (log-loss, summed over labels) or ½ mean_k (P_ik − Y_ik)², and the step
+  ∂L/∂Z = w_i (P_i − Y_i) / Σ_i w_i at the output, as scikit-learn's backpropagation;
+- its stochastic solvers: "sgd" (momentum, Nesterov, ``learning_rate`` schedules) and "adam"
+  (ε added to √v before the bias correction); "lbfgs" through ``scipy.optimize.minimize``
+  (L-BFGS-B, float64) on the full-batch loss and gradient of :meth:`Sequential.loss_and_grads`;
+- the stopping rule: an epoch does not improve when its training loss is above
+  ``best_loss_ - tol`` (or, with ``early_stopping``, its validation score below
+  ``best_validation_score_ + tol``); training stops when more than ``n_iter_no_change`` epochs in
+  a row did not improve (``learning_rate="adaptive"`` divides η by 5 instead, while η > 1e-6),
+  and with ``early_stopping`` ends with the weights of the best validation score.
 
-Names follow scikit-learn's ``MLPClassifier`` where it has the concept (``hidden_layer_sizes``,
-``activation``, ``batch_size``, ``max_iter`` = epochs, ``shuffle``, ``tol``, ``early_stopping``,
-``validation_fraction``, ``n_iter_no_change`` = patience, ``warm_start``, ``random_state``,
-``verbose``) and neuronlab's elsewhere: ``optimizer`` (any registered name, in place of
-``solver``), ``lr`` (η, in place of ``learning_rate_init``), ``weight_decay`` (λ, PyTorch's coupled
-L2 g ← g + λW on every parameter, in place of ``alpha``), ``optimizer_params``, ``init``,
-``dropout``, ``class_weight`` and ``dtype``.
+neuronlab adds: ``solver`` may be any neuronlab optimizer name (``"rmsprop"``, ``"adamw"``, ...),
+any hidden ``activation`` (``"leaky_relu"``, ...), ``init`` (a neuronlab initializer), ``dropout``,
+``class_weight``, ``weight_decay`` (PyTorch's coupled L2 on every parameter, on top of ``alpha``),
+``optimizer_params``, ``dtype``, ``batch_size=None`` (full batch), and ``optimizer`` / ``lr`` as
+aliases of ``solver`` / ``learning_rate_init``. The network is a :class:`neuronlab.Sequential`
+(``model_``); sparse X (CSR/CSC) is densified one batch at a time before the first layer.
 
-Input is validated with scikit-learn's own ``validate_data`` before it reaches the model, so
-bad input raises scikit-learn's errors and wording (NaN/inf, 1-D X, a wrong feature count,
-continuous targets to a classifier, ...). Sparse input is not supported (densify it first).
+===========================  ===================  =============================================
+target                       output layer         loss ℓ_i (scikit-learn's)
+===========================  ===================  =============================================
+binary (2 classes)           1 unit, logistic     −[y log p + (1 − y) log(1 − p)]
+multiclass (k classes)       k units, softmax     −log P_{i, y_i}
+multilabel indicator (n, k)  k units, logistic    the binary log-loss summed over the k labels
+regression (n,) or (n, k)    1 or k units, linear ½ mean_k (P_ik − Y_ik)²
+===========================  ===================  =============================================
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
 try:
+    import scipy.optimize
+    from scipy import sparse
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.metrics import r2_score
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import compute_sample_weight
+    from sklearn.utils import shuffle as sk_shuffle
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("neuronlab.sklearn needs scikit-learn >= 1.6: pip install 'neuronlab[sklearn]'") from exc
+    raise ImportError("neuronlab.sklearn needs scikit-learn >= 1.6 and SciPy: "
+                      "pip install 'neuronlab[sklearn]'") from exc
 
 from . import activations as _activations
 from . import initializers as _initializers
 from . import optimizers as _optimizers
-from .callbacks import Callback, EarlyStopping
+from .core import NonFiniteError
 from .layers import Dense, Dropout
+from .losses import MSE, BinaryCrossEntropy, CategoricalCrossEntropy
 from .model import Sequential
 from .validation import Boolean, Instance, Integer, Options, Real, validate
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_AUTO_BATCH = 200  # batch_size="auto" is min(200, n_samples), as scikit-learn's MLP
+_AUTO_BATCH = 200    # batch_size="auto" is min(200, n_samples), as scikit-learn's MLP
+_CHUNK = 8192        # rows per forward pass when predicting, or when densifying sparse X
+_MIN_ADAPTIVE_LR = 1e-6  # learning_rate="adaptive" stops instead of dividing η once η <= this
 _UNITS = Integer(low=1)
 _RATE = Real(low=0, high=1, high_open=True)  # a dropout ratio P
+_SKLEARN_NAMES = {"sigmoid": "logistic", "linear": "identity"}  # neuronlab activation -> scikit-learn's name
 
 
-class _ValidationScore(Callback):
-    """Records ``score(model.predict(X_val), y_val)`` at the end of every epoch."""
+# -- scikit-learn's losses, as neuronlab losses -----------------------------------------------------
+class _SklearnScaled:
+    """Mixin: a neuronlab loss rescaled to scikit-learn's MLP loss (its value and its step).
 
-    def __init__(self, X, y, score):
-        super().__init__()
-        self.X, self.y, self.score = X, y, score
-        self.scores: list[float] = []
+    neuronlab's loss averages over all n·k output entries and weights as (1/n) Σ_i w_i ℓ_i;
+    scikit-learn's is Σ_i w_i ℓ_i / Σ_i w_i with its own per-sample ℓ_i. The value is multiplied by
+    ``value_factor(k)``, the gradient by ``grad_factor(k)``, both by n / Σ_i w_i.
+    """
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.scores.append(float(self.score(self.model.predict(self.X), self.y)))
+    def _factors(self, out, w):
+        k = out.shape[-1]
+        norm = 1.0 if w is None else len(w) / float(np.sum(w))
+        return self.value_factor(k) * norm, self.grad_factor(k) * norm
+
+    def value(self, out, Y, w=None):
+        return super().value(out, Y, w) * self._factors(out, w)[0]
+
+    def gradient(self, out, Y, w=None):
+        G = super().gradient(out, Y, w)
+        G *= self._factors(out, w)[1]
+        return G
+
+    def value_and_gradient(self, out, Y, w=None):
+        return self.value(out, Y, w), self.gradient(out, Y, w)
+
+
+class _LogLoss(_SklearnScaled, CategoricalCrossEntropy):
+    """−mean_i log P_{i, y_i}: neuronlab's categorical cross-entropy already is scikit-learn's."""
+
+    @staticmethod
+    def value_factor(k):
+        return 1.0
+
+    grad_factor = value_factor
+
+
+class _BinaryLogLoss(_SklearnScaled, BinaryCrossEntropy):
+    """scikit-learn's binary log-loss sums over the k labels (neuronlab's averages): × k."""
+
+    @staticmethod
+    def value_factor(k):
+        return float(k)
+
+    grad_factor = value_factor
+
+
+class _SquaredError(_SklearnScaled, MSE):
+    """½ mean over all entries of (P − Y)², with scikit-learn's step (P − Y)/n.
+
+    scikit-learn's step is k times the gradient of its value for k > 1 outputs; ``consistent=True``
+    (used by lbfgs, which needs the true gradient) takes the gradient of the value, (P − Y)/(n k).
+    """
+
+    consistent = False
+
+    @staticmethod
+    def value_factor(k):
+        return 0.5
+
+    def grad_factor(self, k):
+        return 0.5 if self.consistent else 0.5 * k   # neuronlab's MSE step is 2(P − Y)/(n k)
+
+
+class _SklearnAdam(_optimizers.Adam):
+    """Adam as scikit-learn's MLP steps: W ← W − η √(1−β2ᵗ)/(1−β1ᵗ) · m / (√v + ε).
+
+    neuronlab's Adam (PyTorch's) adds ε to √v̂ = √v / √(1−β2ᵗ) instead; the two differ only
+    while √v is near ε.
+    """
+
+    def update(self, p, g, state):
+        if self.amsgrad:
+            return super().update(p, g, state)
+        t = self.count(state)
+        m = self.slot(state, "exp_avg", p)
+        v = self.slot(state, "exp_avg_sq", p)
+        s = self.scratch(p, "s")
+        m *= self.beta1
+        np.multiply(g, 1.0 - self.beta1, out=s)
+        m += s
+        np.multiply(g, g, out=s)
+        s *= 1.0 - self.beta2
+        v *= self.beta2
+        v += s
+        np.sqrt(v, out=s)
+        s += self.eps
+        np.divide(m, s, out=s)
+        s *= self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        p.value -= s
+
+
+def _rows(X, idx):
+    """X[idx] as a dense array (sparse rows are densified here, one batch at a time)."""
+    if sparse.issparse(X):
+        return X[idx].toarray()
+    if isinstance(idx, slice):
+        return X[idx]
+    return np.take(X, idx, axis=0)
+
+
+def glorot_uniform_like_sklearn(rs, sizes, activation, dtype):
+    """scikit-learn's MLP initialisation: for each layer W ~ U(-b, b) of (fan_in, fan_out), then
+    B ~ U(-b, b) of (fan_out,), b = √(factor / (fan_in + fan_out)), factor 2 for the logistic
+    activation and 6 otherwise, drawn in that order from the RandomState ``rs``."""
+    factor = 2.0 if activation in ("logistic", "sigmoid") else 6.0
+    weights = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        weights.append(rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+        weights.append(rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+    return weights
+
+
+def _stochastic(estimator) -> bool:
+    """``available_if`` check of ``partial_fit``: only stochastic solvers train one epoch at a time."""
+    if estimator._solver() == "lbfgs":
+        raise AttributeError("partial_fit is only available for stochastic optimizers. lbfgs is not stochastic.")
+    return True
 
 
 class _BaseMLP(BaseEstimator):
-    """What the classifier and the regressor share: parameters, the network, the training loop."""
+    """What the classifier and the regressor share: parameters, the network, the solvers."""
 
-    _loss: str  # set per fit by the subclass
-    _out_activation: str
+    _out_activation: str  # the output layer's activation (neuronlab's name), set by the subclass
 
     #: The hyperparameters' constraints (scikit-learn's ``_parameter_constraints``), checked in fit;
-    #: hidden_layer_sizes, activation, init, optimizer, dropout and dtype are checked by their own code.
+    #: hidden_layer_sizes, activation, solver/optimizer, init, dropout and dtype are checked by their own code.
     _constraints = {
+        "alpha": Real(low=0),
+        "batch_size": (Options("auto"), None, Integer(low=1)),
+        "learning_rate": Options("constant", "invscaling", "adaptive"),
+        "learning_rate_init": Real(low=0, low_open=True),
+        "power_t": Real(low=0),
+        "max_iter": Integer(low=1),
+        "shuffle": Boolean(),
+        "random_state": (None, Integer(low=0), Instance(np.random.RandomState, np.random.Generator)),
+        "tol": Real(low=0),
+        "verbose": (Boolean(), Integer(low=0)),
+        "warm_start": Boolean(),
+        "momentum": Real(low=0, high=1),
+        "nesterovs_momentum": Boolean(),
+        "early_stopping": Boolean(),
+        "validation_fraction": Real(low=0, high=1, high_open=True),
+        "beta_1": Real(low=0, high=1, high_open=True),
+        "beta_2": Real(low=0, high=1, high_open=True),
+        "epsilon": Real(low=0, low_open=True),
+        "n_iter_no_change": (Integer(low=1), Options(math.inf)),
+        "max_fun": Integer(low=1),
         "lr": (Real(low=0, low_open=True), None),
         "weight_decay": (Real(low=0), None),
         "optimizer_params": (Instance(dict), None),
-        "batch_size": (Options("auto"), None, Integer(low=1)),
-        "max_iter": Integer(low=1),
-        "shuffle": Boolean(),
-        "early_stopping": Boolean(),
-        "validation_fraction": Real(low=0, low_open=True, high=1, high_open=True),
-        "n_iter_no_change": Integer(low=1),
-        "tol": Real(low=0),
-        "warm_start": Boolean(),
-        "random_state": (None, Integer(low=0), Instance(np.random.RandomState, np.random.Generator)),
-        "verbose": (Boolean(), Integer(low=0)),
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, init="auto", optimizer="adam",
-                 lr=None, optimizer_params=None, weight_decay=None, batch_size="auto", max_iter=200,
-                 shuffle=True, dropout=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, random_state=None, verbose=0,
-                 dtype=None):
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, init="auto",
+                 dropout=0.0, weight_decay=None, optimizer_params=None, dtype=None, optimizer=None, lr=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.init = init
-        self.optimizer = optimizer
-        self.lr = lr
-        self.optimizer_params = optimizer_params
-        self.weight_decay = weight_decay
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
-        self.dropout = dropout
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
+        self.max_fun = max_fun
+        self.init = init
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.optimizer_params = optimizer_params
         self.dtype = dtype
+        self.optimizer = optimizer
+        self.lr = lr
 
     # -- parameters ------------------------------------------------------------------------
     def _hidden_sizes(self) -> tuple[int, ...]:
@@ -145,6 +299,14 @@ class _BaseMLP(BaseEstimator):
                              f"hidden layer ({n_hidden}), got {self.dropout!r}")
         return tuple(float(r) for r in rates)
 
+    def _solver(self) -> str:
+        """The solver's name: ``optimizer`` (the alias) when given, else ``solver``; lower case."""
+        name = self.solver if self.optimizer is None else self.optimizer
+        return name.lower() if isinstance(name, str) else name
+
+    def _lr_init(self) -> float:
+        return float(self.learning_rate_init if self.lr is None else self.lr)
+
     def _check_params(self) -> None:
         """Validate every hyperparameter (scikit-learn: in fit, never in __init__)."""
         owner = type(self).__name__
@@ -156,69 +318,100 @@ class _BaseMLP(BaseEstimator):
         _activations.get(self.activation)  # ValueError listing the valid names
         if not (isinstance(self.init, str) and (self.init == "auto" or self.init in _initializers.registry)):
             raise ValueError(f"{owner}: init must be 'auto' or one of {_initializers.names()}, got {self.init!r}")
-        if not (isinstance(self.optimizer, str) and self.optimizer.lower() in _optimizers.registry):
-            raise ValueError(f"{owner}: optimizer must be one of {_optimizers.names()}, got {self.optimizer!r}")
-        self._dropout_rates(len(self._hidden_sizes()))
+        which = "solver" if self.optimizer is None else "optimizer"
+        solver = self._solver()
+        if not (isinstance(solver, str) and (solver == "lbfgs" or solver in _optimizers.registry)):
+            raise ValueError(f"{owner}: {which} must be 'lbfgs' or one of {_optimizers.names()}, "
+                             f"got {getattr(self, which)!r}")
+        rates = self._dropout_rates(len(self._hidden_sizes()))
+        if solver == "lbfgs" and any(rates):
+            raise ValueError(f"{owner}: dropout needs a stochastic solver; solver='lbfgs' minimises one "
+                             f"deterministic loss, got dropout={self.dropout!r}")
         if self.dtype is not None and np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"{owner}: dtype must be None (follow X), 'float32' or 'float64', got {self.dtype!r}")
 
-    def _seeds(self) -> tuple[int | None, int]:
-        """(model seed, validation-split seed) from ``random_state``; the global RNG is never used."""
+    def _random_states(self) -> tuple[np.random.RandomState, int]:
+        """(RandomState of this fit, model seed), from ``random_state``, as scikit-learn's ``check_random_state``.
+
+        The RandomState draws the initial weights, the early-stopping split and the shuffles in
+        scikit-learn's order; the model's generator (seeded by the second value) draws dropout
+        masks and neuronlab initializers. None draws fresh entropy (the global NumPy RNG is never used).
+        """
         rs = self.random_state
-        if Integer().accepts(rs):
-            return int(rs), int(rs)
+        if isinstance(rs, np.random.RandomState):
+            return rs, int(rs.randint(0, 2**31 - 1))
+        if isinstance(rs, np.random.Generator):
+            a, b = rs.integers(0, 2**31 - 1, size=2)
+            return np.random.RandomState(int(a)), int(b)
         if rs is None:
-            model_seed, split_seed = np.random.SeedSequence().generate_state(2)  # fresh OS entropy
-        elif isinstance(rs, np.random.Generator):
-            model_seed, split_seed = rs.integers(0, 2**31 - 1, size=2)
-        else:
-            model_seed, split_seed = rs.randint(0, 2**31 - 1, size=2)
-        return int(model_seed), int(split_seed) % (2**31 - 1)
+            a, b = np.random.SeedSequence().generate_state(2)
+            return np.random.RandomState(int(a)), int(b) % (2**31 - 1)
+        return np.random.RandomState(int(rs)), int(rs)
 
     # -- the network -----------------------------------------------------------------------
-    def _build(self, n_features: int, n_outputs: int, dtype) -> Sequential:
+    def _build(self, n_features: int, n_outputs: int, dtype, rs, seed) -> Sequential:
         sizes = self._hidden_sizes()
         rates = self._dropout_rates(len(sizes))
-        layers = []
-        width = n_features
+        init = "zeros" if self.init == "auto" else self.init  # "auto": set below from rs
+        layers, width = [], n_features
         for units, rate in zip(sizes, rates):
-            layers.append(Dense(units, self.activation, init=self.init, input_dim=width))
+            layers.append(Dense(units, self.activation, init=init, input_dim=width))
             if rate:
                 layers.append(Dropout(rate))
             width = units
-        layers.append(Dense(n_outputs, self._out_activation, init=self.init, input_dim=width))
-        model = Sequential(layers, seed=self._seeds()[0], dtype=dtype)
-        kwargs = dict(self.optimizer_params or {})
-        if self.lr is not None:
-            kwargs["lr"] = float(self.lr)
-        if self.weight_decay is not None:
-            kwargs["weight_decay"] = float(self.weight_decay)
-        try:
-            optimizer = _optimizers.get(self.optimizer.lower(), **kwargs)
-        except TypeError as exc:
-            raise ValueError(f"optimizer_params {sorted(kwargs)} do not fit optimizer {self.optimizer!r}: "
-                             f"{exc}") from exc
-        model.compile(loss=self._loss, optimizer=optimizer)
+        layers.append(Dense(n_outputs, self._out_activation, init=init, input_dim=width))
+        model = Sequential(layers, seed=seed, dtype=dtype)
+        if self.init == "auto":
+            model.set_weights(glorot_uniform_like_sklearn(rs, (n_features, *sizes, n_outputs), self.activation,
+                                                          model.dtype))
         return model
 
-    def _batch(self, n: int) -> int | None:
+    def _new_optimizer(self, solver: str) -> _optimizers.Optimizer:
+        """A fresh optimizer for ``solver`` (scikit-learn starts one on every fit, keeps it across partial_fit)."""
+        if solver == "lbfgs":
+            return _optimizers.SGD()  # never steps: scipy's L-BFGS-B moves the weights; compile needs one
+        kwargs = {}
+        if solver == "sgd":
+            kwargs = {"momentum": float(self.momentum),
+                      "nesterov": bool(self.nesterovs_momentum and self.momentum > 0)}
+        elif solver in ("adam", "adamw"):
+            kwargs = {"beta1": float(self.beta_1), "beta2": float(self.beta_2), "eps": float(self.epsilon)}
+        if self.weight_decay is not None:
+            kwargs["weight_decay"] = float(self.weight_decay)
+        kwargs.update(self.optimizer_params or {})
+        kwargs["lr"] = self._lr_init()
+        try:
+            if solver == "adam":
+                return _SklearnAdam(**kwargs)
+            return _optimizers.get(solver, **kwargs)
+        except TypeError as exc:
+            raise ValueError(f"{type(self).__name__}: optimizer_params {sorted(kwargs)} do not fit solver "
+                             f"{solver!r}: {exc}") from exc
+
+    def _batch(self, n: int) -> int:
         if self.batch_size == "auto":
             return min(_AUTO_BATCH, n)
-        return self.batch_size  # None: full batch; a larger int is clipped to n by Sequential.fit
+        if self.batch_size is None:
+            return n
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=3)
+        return min(self.batch_size, n)
 
     # -- fitting ---------------------------------------------------------------------------
-    def _validate_X_y(self, X, y, reset: bool):
-        dtype = [np.float64, np.float32] if reset and self.dtype is None else (
-            np.dtype(self.dtype) if reset else self.model_.dtype)
-        return validate_data(self, X, y, reset=reset, dtype=dtype, multi_output=True,
+    def _validate_X_y(self, X, y, reset: bool, solver: str):
+        if not reset:
+            dtype = self.model_.dtype
+        elif solver == "lbfgs":
+            dtype = np.float64  # scipy's L-BFGS-B works in float64
+        else:
+            dtype = [np.float64, np.float32] if self.dtype is None else np.dtype(self.dtype)
+        X, y = validate_data(self, X, y, reset=reset, dtype=dtype, multi_output=True, accept_sparse=["csr", "csc"],
                              y_numeric=not isinstance(self, ClassifierMixin))
+        return (X.tocsr() if sparse.issparse(X) else X), y
 
     def _loss_weights(self, sample_weight, X, y, incremental: bool):
-        """Per-sample loss weights w_i = sample_weight_i × class_weight[y_i], rescaled to mean 1.
-
-        With mean-1 weights the batch loss (1/K) Σ w_i ℓ_i keeps its scale (and the learning
-        rate its meaning), and a full batch with integer weights equals repeating samples.
-        """
+        """Per-sample loss weights w_i = sample_weight_i × class_weight[y_i] (None when all are 1)."""
         w = None
         if sample_weight is not None:
             w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
@@ -230,82 +423,262 @@ class _BaseMLP(BaseEstimator):
                                  f"sklearn.utils.class_weight.compute_class_weight) instead")
             cw = compute_sample_weight(class_weight, y)
             w = cw if w is None else w * cw
-        if w is None:
-            return None
-        total = float(w.sum())
-        if not total > 0:
+        if w is not None and not float(w.sum()) > 0:
             raise ValueError("Sample weights must contain at least one non-zero number.")
-        return w * (len(w) / total)
+        return w
 
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         self._check_params()
-        fitted = hasattr(self, "model_")
-        first = not fitted or not (incremental or self.warm_start)
-        X, y = self._validate_X_y(X, y, reset=first)
+        solver = self._solver()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "model_") or not (incremental or self.warm_start)
+        X, y = self._validate_X_y(X, y, reset=first, solver=solver)
         Y, n_outputs = self._targets(y, first, incremental, classes)
         w = self._loss_weights(sample_weight, X, y, incremental)
         self._check_weighted_targets(Y, w, incremental)
+        rs, seed = self._random_states()
         if first:
-            self.model_ = self._build(X.shape[1], n_outputs, X.dtype)
-            self.loss_curve_ = []
-            self.validation_loss_curve_ = self.validation_scores_ = self.best_validation_score_ = None
-            self.n_iter_ = 0
-            self.t_ = 0
+            self._initialize(X.shape[1], n_outputs, X.dtype, rs, seed, solver)
         elif self.model_.output_dim != n_outputs:
             raise ValueError(f"y has {n_outputs} outputs but the fitted network has {self.model_.output_dim}; "
                              f"set warm_start=False to refit")
-
-        epochs = 1 if incremental else self.max_iter
-        callbacks, validation, val_score = [], None, None
-        if not incremental and self.early_stopping:
-            X, Y, w, validation = self._split_validation(X, Y, w)
-            val_score = _ValidationScore(*validation, self._score_outputs)
-            callbacks = [EarlyStopping("val_loss", patience=self.n_iter_no_change, min_delta=self.tol,
-                                       restore_best_weights=True), val_score]
-        elif not incremental:
-            callbacks = [EarlyStopping("loss", patience=self.n_iter_no_change, min_delta=self.tol)]
-        history = self.model_.fit(X, Y, epochs=epochs, batch_size=self._batch(len(X)), shuffle=self.shuffle,
-                                  validation_data=validation, callbacks=callbacks, verbose=int(self.verbose),
-                                  sample_weight=w)
-        h = history.history
-        self.loss_curve_ = [*self.loss_curve_, *map(float, h.get("loss", []))]
-        self.n_iter_ += len(h.get("loss", []))
-        self.t_ += len(X) * len(h.get("loss", []))
-        if val_score is not None:
-            self.validation_loss_curve_ = [float(v) for v in h["val_loss"]]
-            self.validation_scores_ = val_score.scores
-            self.best_validation_score_ = max(val_score.scores)
-        elif not incremental:
-            self.validation_loss_curve_ = self.validation_scores_ = self.best_validation_score_ = None
+        if not incremental or getattr(self, "_solver_of_optimizer", None) != solver:
+            self.model_.compile(loss=self._new_loss(solver), optimizer=self._new_optimizer(solver))
+            self._solver_of_optimizer = solver
+        self._weights = [layer.W for layer in self.model_.layers if isinstance(layer, Dense)]
+        try:
+            if solver == "lbfgs":
+                self._fit_lbfgs(X, Y, w)
+            else:
+                self._fit_stochastic(X, Y, w, rs, incremental)
+        except NonFiniteError as exc:
+            raise ValueError(f"{type(self).__name__}: the solver produced non-finite values ({exc}). The input "
+                             f"data may contain large values and need to be preprocessed (e.g. StandardScaler), "
+                             f"or learning_rate_init is too large.") from exc
         return self
 
-    def _split_validation(self, X, Y, w):
-        """Hold out ``validation_fraction`` of the samples (stratified for single-label classes)."""
-        stratify = None
-        if isinstance(self, ClassifierMixin) and not self._multilabel:
-            stratify = Y.ravel().astype(np.intp)  # int labels, or the 0/1 column of a binary target
-        idx_train, idx_val = train_test_split(np.arange(len(X)), test_size=self.validation_fraction,
-                                              random_state=self._seeds()[1], stratify=stratify)
-        if len(idx_val) < 2:
-            raise ValueError(f"early_stopping: the validation set would have {len(idx_val)} sample(s) out of "
-                             f"{len(X)}; increase validation_fraction or the size of the data")
-        w_train = None if w is None else w[idx_train]
-        if w_train is not None:
-            if not w_train.sum() > 0:
-                raise ValueError("Sample weights of the training part (after the early_stopping split) "
-                                 "must contain at least one non-zero number.")
-            w_train = w_train * (len(w_train) / w_train.sum())
-        return X[idx_train], Y[idx_train], w_train, (X[idx_val], Y[idx_val])
+    def _initialize(self, n_features, n_outputs, dtype, rs, seed, solver):
+        """The first fit: the network, and the training state scikit-learn keeps across warm starts."""
+        self.model_ = self._build(n_features, n_outputs, dtype, rs, seed)
+        self.n_outputs_ = n_outputs
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._best_weights = self.model_.get_weights()
+        if solver == "lbfgs":  # scikit-learn's lbfgs keeps no stopping state
+            self.best_loss_ = self.validation_scores_ = self.best_validation_score_ = None
+        elif self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = self.best_validation_score_ = None
 
-    def _check_weighted_targets(self, Y, w, incremental):
-        """Hook: the classifier refuses a single class; the regressor accepts anything."""
+    # -- the stochastic solvers ------------------------------------------------------------
+    def _fit_stochastic(self, X, Y, w, rs, incremental):
+        """scikit-learn's ``_fit_stochastic``: epochs of mini-batch steps, the stopping rule, the schedules."""
+        n_total = X.shape[0]
+        val = None
+        if self.early_stopping:
+            idx_train, idx_val = train_test_split(np.arange(n_total), random_state=rs,
+                                                  test_size=self.validation_fraction, stratify=self._stratify(Y))
+            if len(idx_val) < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                                 "your dataset.")
+            val = (X[idx_val], Y[idx_val], None if w is None else w[idx_val])
+            X, Y, w = X[idx_train], Y[idx_train], None if w is None else w[idx_train]
+        n = X.shape[0]
+        K = self._batch(n)
+        order = np.arange(n)
+        self.n_iter_ = 0
+        try:
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    order = sk_shuffle(order, random_state=rs)
+                self.loss_ = self._epoch(X, Y, w, order if self.shuffle else None, K)
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                self._update_no_improvement_count(val)
+                if self.learning_rate == "invscaling" and self._scheduled():
+                    self._set_lr(self._lr_init() / (self.t_ + 1) ** self.power_t)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self._stop():
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                                  f"optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        if self.early_stopping:
+            self.model_.set_weights(self._best_weights)
+
+    def _epoch(self, X, Y, w, order, K) -> float:
+        """One pass over the batches; returns the epoch's loss, Σ_batches K_b L_b / n (penalty included).
+
+        Each batch: C and every ∂C/∂θ from :meth:`Sequential.loss_and_grads`, then the L2 term
+        α/(2 Σw) ‖W‖² and its gradient α W / Σw on the weights, then the optimizer's step.
+        """
+        model, n, total = self.model_, X.shape[0], 0.0
+        params = model.params()
+        for lo in range(0, n, K):
+            idx = slice(lo, lo + K) if order is None else order[lo:lo + K]
+            wb = None if w is None else w[idx]
+            sw = (min(n, lo + K) - lo) if wb is None else float(wb.sum())
+            if sw <= 0:  # every weight of the batch is zero: scikit-learn divides by zero here; skip it
+                continue
+            loss, _ = model.loss_and_grads(_rows(X, idx), Y[idx], wb)
+            loss += self._penalty(sw)
+            model.optimizer.step(params)
+            total += loss * (min(n, lo + K) - lo)
+        return total / n
+
+    def _penalty(self, sw: float) -> float:
+        """Add α W / Σw to every ∂C/∂W (never B) and return the loss term α/(2 Σw) Σ ‖W‖²."""
+        if not self.alpha:
+            return 0.0
+        scale, squares = self.alpha / sw, 0.0
+        for p in self._weights:
+            flat = p.value.reshape(-1)
+            squares += float(np.dot(flat, flat))
+            p.grad += scale * p.value
+        return 0.5 * scale * squares
+
+    def _stratify(self, Y):
+        """Labels to stratify the early-stopping split by: scikit-learn stratifies a single-output classifier only."""
+        return None
+
+    def _update_no_improvement_count(self, val) -> None:
+        """scikit-learn's rule: no improvement when the loss is above ``best_loss_ - tol`` (or the
+        validation score below ``best_validation_score_ + tol``); the best is kept separately."""
+        if val is not None:
+            score = self._validation_score(*val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            self._no_improvement_count = (self._no_improvement_count + 1
+                                          if score < self.best_validation_score_ + self.tol else 0)
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_weights = self.model_.get_weights()
+        else:
+            last = self.loss_curve_[-1]
+            self._no_improvement_count = self._no_improvement_count + 1 if last > self.best_loss_ - self.tol else 0
+            if last < self.best_loss_:
+                self.best_loss_ = last
+
+    def _scheduled(self) -> bool:
+        """``learning_rate`` schedules apply to every stochastic solver but adam (scikit-learn: sgd only)."""
+        return self._solver() != "adam"
+
+    def _stop(self) -> bool:
+        """After ``n_iter_no_change`` epochs without improvement: stop, or (adaptive) divide η by 5."""
+        what = "Validation score" if self.early_stopping else "Training loss"
+        msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+        lr = self.model_.optimizer.lr
+        if self.learning_rate != "adaptive" or not self._scheduled() or lr <= _MIN_ADAPTIVE_LR:
+            if self.verbose:
+                print(msg + (" Learning rate too small." if self.learning_rate == "adaptive" else "") + " Stopping.")
+            return True
+        self._set_lr(lr / 5.0)
+        if self.verbose:
+            print(f"{msg} Setting learning rate to {self.model_.optimizer.lr:f}")
+        return False
+
+    def _set_lr(self, lr: float) -> None:
+        """Set η; SGD's momentum buffer v is rescaled by η_old/η so that the velocity η v carries over,
+        as in scikit-learn's form v ← μ v − η g (neuronlab's SGD is PyTorch's, v ← μ v + g; W ← W − η v)."""
+        opt = self.model_.optimizer
+        if isinstance(opt, _optimizers.SGD) and opt.momentum:
+            for slots in opt.state.values():
+                if "momentum_buffer" in slots:
+                    slots["momentum_buffer"] *= opt.lr / lr
+        opt.lr = lr
+
+    # -- lbfgs -----------------------------------------------------------------------------
+    def _fit_lbfgs(self, X, Y, w):
+        """Minimise the full-batch loss (penalty included) with scipy's L-BFGS-B from the current weights."""
+        params = self.model_.params()
+        ends = np.cumsum([p.value.size for p in params])
+
+        def unpack(theta):
+            for p, lo, hi in zip(params, [0, *ends[:-1]], ends):
+                p.value[...] = theta[lo:hi].reshape(p.value.shape)
+
+        def loss_and_gradient(theta):
+            unpack(theta)
+            loss = self._full_loss_and_grads(X, Y, w)
+            return loss, np.concatenate([p.grad.reshape(-1) for p in params]).astype(np.float64, copy=False)
+
+        def record(intermediate_result):
+            self.loss_curve_.append(float(intermediate_result.fun))
+            if self.verbose:
+                print(f"Iteration {len(self.loss_curve_)}, loss = {intermediate_result.fun:.8f}")
+
+        x0 = np.concatenate([p.value.reshape(-1) for p in params]).astype(np.float64)
+        res = scipy.optimize.minimize(loss_and_gradient, x0, method="L-BFGS-B", jac=True, callback=record,
+                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        unpack(res.x)
+        self.n_iter_ = min(int(res.nit), self.max_iter)
+        self.loss_ = float(res.fun)
+        if res.status != 0:
+            message = res.message.decode() if isinstance(res.message, bytes) else res.message
+            warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}): "
+                          f"{message}. Increase max_iter ({self.max_iter}) or max_fun ({self.max_fun}), or scale "
+                          f"the data (e.g. StandardScaler).", ConvergenceWarning, stacklevel=3)
+
+    def _full_loss_and_grads(self, X, Y, w) -> float:
+        """L over all of (X, Y) with every Param.grad filled; sparse X is densified in chunks of rows."""
+        model, n = self.model_, X.shape[0]
+        total = n if w is None else float(w.sum())
+        if not sparse.issparse(X):
+            loss, _ = model.loss_and_grads(X, Y, w, training=False)
+            return loss + self._penalty(total)
+        loss, acc = 0.0, None
+        for lo in range(0, n, _CHUNK):  # each chunk's L is normalised by its own Σw: reweight by Σw_c / Σw
+            wc = None if w is None else w[lo:lo + _CHUNK]
+            share = (min(n, lo + _CHUNK) - lo if wc is None else float(wc.sum())) / total
+            if share <= 0:
+                continue
+            part, grads = model.loss_and_grads(X[lo:lo + _CHUNK].toarray(), Y[lo:lo + _CHUNK], wc, training=False)
+            loss += share * part
+            acc = {k: share * g for k, g in grads.items()} if acc is None else \
+                {k: acc[k] + share * g for k, g in grads.items()}
+        for p in model.params():
+            p.grad[...] = acc[p.name]
+        return loss + self._penalty(total)
 
     # -- prediction ------------------------------------------------------------------------
+    def _outputs(self, X) -> np.ndarray:
+        """The network's output P for validated X (dense or CSR), a chunk of rows at a time."""
+        if not sparse.issparse(X):
+            return self.model_.predict(X, batch_size=_CHUNK)
+        return np.concatenate([self.model_.predict(_rows(X, slice(lo, lo + _CHUNK)), batch_size=_CHUNK)
+                               for lo in range(0, X.shape[0], _CHUNK)])
+
     def _forward(self, X) -> np.ndarray:
         """The network's output for X, validated as scikit-learn does (feature count and names)."""
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
-        return self.model_.predict(X)
+        X = validate_data(self, X, reset=False, dtype=self.model_.dtype, accept_sparse=["csr", "csc"])
+        return self._outputs(X.tocsr() if sparse.issparse(X) else X)
+
+    def _validation_score(self, X, Y, w) -> float:
+        """``score`` on the held-out part (accuracy or R²); NaN when the network's output is not finite."""
+        P = self._outputs(X)
+        if not np.isfinite(P).all():
+            return float("nan")
+        return self._score_outputs(P, Y, w)
+
+    def _check_weighted_targets(self, Y, w, incremental):
+        """Hook: the classifier refuses a single class; the regressor accepts anything."""
 
     # -- fitted parameters, in scikit-learn's names -------------------------------------------
     @property
@@ -321,10 +694,17 @@ class _BaseMLP(BaseEstimator):
         return [layer.B.value.copy() for layer in self.model_.layers if isinstance(layer, Dense)]
 
     @property
-    def out_activation_(self) -> str:
-        """Name of the output layer's activation."""
+    def n_layers_(self) -> int:
+        """Layers counted as scikit-learn does: input, every hidden layer, output."""
         check_is_fitted(self, "model_")
-        return self.model_.layers[-1].activation.name
+        return 1 + sum(isinstance(layer, Dense) for layer in self.model_.layers)
+
+    @property
+    def out_activation_(self) -> str:
+        """The output layer's activation in scikit-learn's name: "logistic", "softmax" or "identity"."""
+        check_is_fitted(self, "model_")
+        name = self.model_.layers[-1].activation.name
+        return _SKLEARN_NAMES.get(name, name)
 
 
 _PARAMS_DOC = """
@@ -333,70 +713,96 @@ _PARAMS_DOC = """
     hidden_layer_sizes : int or tuple of int, default=(100,)
         Units of each hidden layer; ``()`` gives no hidden layer.
     activation : str, default="relu"
-        f of the hidden layers, any registered name (``neuronlab.activations.names()``:
-        linear, sigmoid, tanh, relu, leaky_relu, ...; scikit-learn's "identity" and "logistic"
-        are aliases).
-    init : str, default="auto"
-        Initializer of every W (``neuronlab.initializers.names()``); "auto" is He normal for
-        the ReLU family and Xavier normal otherwise. B starts at zero.
-    optimizer : str, default="adam"
-        Any registered optimizer (``neuronlab.optimizers.names()``: sgd, adagrad, adadelta,
-        rmsprop, adam, adamw, ...).
-    lr : float, optional
-        η, the learning rate (scikit-learn's ``learning_rate_init``); None keeps the
-        optimizer's default (Adam 1e-3, SGD 1e-2, Adadelta 1.0, ...).
-    optimizer_params : dict, optional
-        Further optimizer arguments, e.g. ``{"momentum": 0.9, "nesterov": True}`` for sgd.
-    weight_decay : float, optional
-        λ of the L2 weight decay, PyTorch's ``weight_decay``: g ← g + λW on every W and B at
-        every step (decoupled W ← W(1 - ηλ) for adamw). None keeps the optimizer's default
-        (0; 0.01 for adamw). scikit-learn's ``alpha`` is λ = alpha / batch_size on W only.
+        f of the hidden layers: scikit-learn's "identity", "logistic", "tanh", "relu", or any
+        neuronlab activation (``neuronlab.activations.names()``: leaky_relu, ...).
+    solver : str, default="adam"
+        "sgd", "adam" or "lbfgs" as scikit-learn, or any neuronlab optimizer name (rmsprop,
+        adagrad, adadelta, adamw, ...; their other arguments through ``optimizer_params``).
+    alpha : float, default=0.0001
+        α of the L2 term α/(2 Σw) Σ ‖W‖² added to every batch's loss (weights only, not B).
     batch_size : int, "auto" or None, default="auto"
-        K, the samples per update: "auto" is min(200, n_samples), None the full batch
-        (gradient descent), 1 stochastic gradient descent.
+        K, the samples per step: "auto" is min(200, n_samples); None (neuronlab) the full batch.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        η's schedule: constant; η = learning_rate_init / (t_ + 1)^power_t after every epoch; or
+        η / 5 instead of stopping (while η > 1e-6). Ignored by adam, as scikit-learn (which also
+        ignores it for lbfgs; neuronlab applies it to its other optimizers too).
+    learning_rate_init : float, default=0.001
+        η at the start of every fit (``lr`` is an alias that wins when given).
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     max_iter : int, default=200
-        The number of epochs (passes over the training data) at most.
+        Epochs at most (stochastic solvers), or L-BFGS-B iterations (lbfgs).
     shuffle : bool, default=True
-        Reshuffle the samples every epoch (from the model's generator).
-    dropout : float or tuple of float, default=0.0
-        Dropout ratio P after each hidden layer (one value, or one per hidden layer).
+        Reshuffle the samples every epoch.
+    random_state : int, RandomState, Generator or None, default=None
+        An int gives scikit-learn's initial weights, split and shuffles for that int (a fresh
+        ``RandomState(random_state)`` on every fit, as scikit-learn); it also seeds dropout.
+        None draws fresh entropy (never the global NumPy RNG, unlike scikit-learn).
+    tol : float, default=1e-4
+        The smallest improvement of the training loss (or validation score) that counts; lbfgs's
+        ``gtol``.
+    verbose : bool or int, default=False
+        Print the loss of every epoch (iteration for lbfgs).
+    warm_start : bool, default=False
+        ``fit`` starts from the current weights (with a new optimizer, as scikit-learn); y must
+        have the same classes.
+    momentum : float, default=0.9
+        μ of sgd: v ← μ v − η g, W ← W + v.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for sgd: W ← W + μ v − η g.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified for classes), stop when the
-        validation loss has not improved by ``tol`` for ``n_iter_no_change`` epochs, and end
-        with the weights of the best epoch. When False, training stops when the training loss
-        has not improved by ``tol`` for ``n_iter_no_change`` epochs (scikit-learn's rule).
+        Hold out ``validation_fraction`` (stratified for binary targets only, as scikit-learn),
+        stop when the validation score has not improved by ``tol`` for more than
+        ``n_iter_no_change`` epochs, and end with the weights of the best score.
     validation_fraction : float, default=0.1
         Fraction of the samples held out for early stopping.
-    n_iter_no_change : int, default=10
-        The patience, in epochs.
-    tol : float, default=1e-4
-        The smallest decrease of the monitored loss that counts as an improvement.
-    warm_start : bool, default=False
-        ``fit`` continues from the current weights and optimizer state instead of restarting.
-    random_state : int, RandomState, Generator or None, default=None
-        Seeds the model's one ``np.random.Generator`` (initialisation, shuffling, dropout) and
-        the validation split; an int gives the same run every time. None draws fresh entropy
-        (the global NumPy RNG is never used).
-    verbose : int, default=0
-        Print one line per epoch.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's β1, β2 and ε (ε added to √v before the bias correction, as scikit-learn).
+    n_iter_no_change : int or inf, default=10
+        Epochs without improvement tolerated; training stops after one more.
+    max_fun : int, default=15000
+        Loss evaluations at most (lbfgs).
+    init : str, default="auto"
+        "auto" is scikit-learn's Glorot-uniform W and B; any neuronlab initializer
+        (``neuronlab.initializers.names()``) draws W from the model's generator, with B = 0.
+    dropout : float or tuple of float, default=0.0
+        Dropout ratio P after each hidden layer (one value, or one per hidden layer); not with lbfgs.
+    weight_decay : float, optional
+        PyTorch's coupled L2 g ← g + λW on every parameter, B included, on top of ``alpha`` (None:
+        the optimizer's default, 0; 0.01 for adamw).
+    optimizer_params : dict, optional
+        Further arguments of the optimizer, e.g. ``{"centered": True}`` for rmsprop; they override
+        momentum, nesterovs_momentum, beta_1, beta_2 and epsilon.
     dtype : {None, "float32", "float64"}, default=None
-        The network's dtype; None follows X as scikit-learn does (float32 stays float32,
-        everything else is float64). float32 is about twice as fast.
+        The network's dtype; None follows X as scikit-learn does (float32 stays float32, the rest is
+        float64). lbfgs always computes in float64.
+    optimizer : str, optional
+        Alias of ``solver`` (neuronlab's earlier name); wins when given.
+    lr : float, optional
+        Alias of ``learning_rate_init``; wins when given.
 """
 
 _ATTRS_DOC = """
+    loss_ : float
+        The loss of the last epoch (mean of the batch losses, penalty included), or lbfgs's final loss.
+    best_loss_ : float or None
+        The smallest ``loss_curve_`` entry (None with early stopping or lbfgs, as scikit-learn).
     loss_curve_ : list of float
-        Mean training loss of every epoch (without the weight-decay term).
-    validation_loss_curve_ : list of float or None
-        Validation loss of every epoch (``early_stopping=True`` only).
+        ``loss_`` of every epoch (every L-BFGS-B iteration for lbfgs, which scikit-learn does not record).
     validation_scores_ : list of float or None
         ``score`` on the validation set after every epoch (``early_stopping=True`` only).
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
     n_iter_ : int
-        Epochs run (summed over ``partial_fit`` calls and warm starts).
+        Epochs (or L-BFGS-B iterations) run by the last call to fit/partial_fit.
     t_ : int
-        Training samples seen.
+        Training samples seen, summed over warm starts and ``partial_fit`` calls.
+    n_layers_ : int
+        Number of layers: input, hidden layers, output.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        "logistic", "softmax" or "identity".
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -409,14 +815,14 @@ _ATTRS_DOC = """
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = ("""Multi-layer perceptron classifier trained with neuronlab.
+    __doc__ = ("""Multi-layer perceptron classifier, scikit-learn's ``MLPClassifier`` trained by neuronlab.
 
-    Binary targets get one sigmoid output and binary cross-entropy, k > 2 classes a softmax
-    layer and categorical cross-entropy, a multilabel indicator matrix k sigmoid outputs.
-    Labels may be any sortable values (ints, strings).
+    Binary targets get one logistic output, k > 2 classes a softmax layer, a multilabel
+    indicator matrix k logistic outputs; the loss is scikit-learn's log-loss. Labels may be any
+    sortable values (ints, strings).
 """ + _PARAMS_DOC + """    class_weight : dict, "balanced" or None, default=None
         Loss weight of each class {label: weight}; "balanced" uses n / (k · count(label)).
-        Multiplies ``sample_weight``.
+        Multiplies ``sample_weight`` (neuronlab; scikit-learn's MLP has none).
 
     Attributes
     ----------
@@ -428,32 +834,43 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> from sklearn.datasets import load_iris
     >>> from neuronlab.sklearn import MLPClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((16,), max_iter=300, lr=0.01, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier((16,), max_iter=300, learning_rate_init=0.01, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """)
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, init="auto", optimizer="adam",
-                 lr=None, optimizer_params=None, weight_decay=None, batch_size="auto", max_iter=200,
-                 shuffle=True, dropout=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, class_weight=None, warm_start=False, random_state=None,
-                 verbose=0, dtype=None):
-        super().__init__(hidden_layer_sizes, activation, init=init, optimizer=optimizer, lr=lr,
-                         optimizer_params=optimizer_params, weight_decay=weight_decay, batch_size=batch_size,
-                         max_iter=max_iter, shuffle=shuffle, dropout=dropout, early_stopping=early_stopping,
-                         validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change, tol=tol,
-                         warm_start=warm_start, random_state=random_state, verbose=verbose, dtype=dtype)
+    _out_activation = "softmax"  # set per fit from the target
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 class_weight=None, init="auto", dropout=0.0, weight_decay=None, optimizer_params=None,
+                 dtype=None, optimizer=None, lr=None):
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         init=init, dropout=dropout, weight_decay=weight_decay, optimizer_params=optimizer_params,
+                         dtype=dtype, optimizer=optimizer, lr=lr)
         self.class_weight = class_weight
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # -- targets ---------------------------------------------------------------------------
     def _targets(self, y, first, incremental, classes):
-        """Encode y for the network: int labels (k > 2), (n, 1) 0/1 (binary), (n, k) 0/1 (multilabel)."""
+        """Encode y for the network: int labels (k > 2), (n, 1) 0/1 (binary), (n, k) 0/1 (multilabel).
+
+        On a warm start y must have exactly the classes of the first fit; in partial_fit its
+        labels must be among them (scikit-learn's checks).
+        """
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass", "multilabel-indicator"):
@@ -463,26 +880,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if not multilabel and y.ndim == 2:
             y = column_or_1d(y, warn=True)
         if first:
-            if incremental and classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-            if multilabel:
-                self.classes_ = np.arange(y.shape[1])
-            else:
-                self.classes_ = unique_labels(y if classes is None or not incremental else classes)
-                if len(self.classes_) < 2:
-                    raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y; got "
-                                     f"1 class: {self.classes_[0]!r}")
-            self._multilabel = multilabel
-            self._loss = "binary_crossentropy" if multilabel or len(self.classes_) == 2 else \
-                "categorical_crossentropy"
-            self._out_activation = "sigmoid" if self._loss == "binary_crossentropy" else "softmax"
+            self._define_classes(y, multilabel, incremental, classes)
         else:
-            if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-                raise ValueError(f"classes={classes!r} is not the same as on the first call to partial_fit, "
-                                 f"was {self.classes_!r}")
-            if multilabel != self._multilabel:
-                raise ValueError(f"y is {kind} but the classifier was fitted on "
-                                 f"{'multilabel' if self._multilabel else 'single-label'} targets")
+            self._check_classes(y, multilabel, incremental, classes)
         dtype = self.model_.dtype if not first else np.float64
         if multilabel:
             if y.shape[1] != len(self.classes_):
@@ -490,13 +890,49 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"{len(self.classes_)}")
             return np.asarray(y, dtype=dtype), len(self.classes_)
         idx = np.searchsorted(self.classes_, y)
-        known = self.classes_[np.minimum(idx, len(self.classes_) - 1)] == y
-        if not known.all():
-            raise ValueError(f"y contains labels not in classes_ {self.classes_!r}: "
-                             f"{np.unique(np.asarray(y)[~known])[:5]!r}")
         if len(self.classes_) == 2:
             return idx.astype(dtype).reshape(-1, 1), 1
         return idx.astype(np.intp), len(self.classes_)
+
+    def _define_classes(self, y, multilabel, incremental, classes):
+        if incremental and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if multilabel:
+            self.classes_ = np.arange(y.shape[1])
+        else:
+            self.classes_ = unique_labels(y if classes is None or not incremental else classes)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y; got "
+                                 f"1 class: {self.classes_[0]!r}")
+            if incremental and len(np.setdiff1d(unique_labels(y), self.classes_)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {unique_labels(y)}.")
+        self._multilabel = multilabel
+        self._out_activation = "sigmoid" if multilabel or len(self.classes_) == 2 else "softmax"
+
+    def _check_classes(self, y, multilabel, incremental, classes):
+        if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"classes={classes!r} is not the same as on the first call to partial_fit, "
+                             f"was {self.classes_!r}")
+        if multilabel != self._multilabel:
+            raise ValueError(f"y is {'multilabel' if multilabel else 'single-label'} but the classifier was "
+                             f"fitted on {'multilabel' if self._multilabel else 'single-label'} targets")
+        if multilabel:
+            return
+        seen = unique_labels(y)
+        if not incremental:  # a warm start: exactly the same classes
+            if set(seen) != set(self.classes_):
+                raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
+                                 f"call to fit. Previously got {self.classes_}, `y` has {seen}")
+        elif len(np.setdiff1d(seen, self.classes_)):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                             f"'y' has {seen}.")
+
+    def _new_loss(self, solver):
+        return _BinaryLogLoss() if self._out_activation == "sigmoid" else _LogLoss()
+
+    def _stratify(self, Y):
+        return Y.ravel() if Y.ndim == 2 and Y.shape[1] == 1 else None
 
     def _check_weighted_targets(self, Y, w, incremental):
         if incremental or self._multilabel:
@@ -510,15 +946,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
-        """Train the network on (X, y) for up to ``max_iter`` epochs.
+        """Train the network on (X, y).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), optional
-            Loss weight of each sample, C = (1/K) Σ_i w_i ℓ_i with w rescaled to mean 1.
+            Loss weight w_i of each sample: L = Σ_i w_i ℓ_i / Σ_i w_i per batch, as scikit-learn.
 
         Returns
         -------
@@ -526,6 +962,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight)
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state.
 
@@ -539,12 +976,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return P
         return np.hstack([1.0 - P, P])
 
-    def _score_outputs(self, P, Y) -> float:
-        """Validation accuracy from network outputs P and encoded targets Y (subset accuracy for multilabel)."""
+    def _predicted_codes(self, P):
         if self._multilabel:
-            return float(np.mean(np.all((P > 0.5) == (Y > 0.5), axis=1)))
-        pred = self._probabilities(P).argmax(axis=1)
-        return float(np.mean(pred == (Y.ravel() if Y.ndim == 2 else Y)))
+            return (P > 0.5).astype(int)
+        return self._probabilities(P).argmax(axis=1)
+
+    def _score_outputs(self, P, Y, w) -> float:
+        """Accuracy (subset accuracy for multilabel) of network outputs P against encoded targets Y."""
+        true = Y.astype(int) if self._multilabel else (Y.ravel() if Y.ndim == 2 else Y).astype(np.intp)
+        return float(accuracy_score(true, self._predicted_codes(P), sample_weight=w))
 
     def decision_function(self, X) -> np.ndarray:
         """Z = HW + B of the output layer (the logits): (n_samples,) for two classes, else (n_samples, k).
@@ -552,11 +992,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         For two classes Z > 0 means ``classes_[1]``; for k classes softmax(Z) is :meth:`predict_proba`.
         """
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
+        X = validate_data(self, X, reset=False, dtype=self.model_.dtype, accept_sparse=["csr", "csc"])
+        X = X.tocsr() if sparse.issparse(X) else X
         *hidden, out = self.model_.layers
         chunks = []
-        for lo in range(0, len(X), 8192):
-            H = X[lo:lo + 8192]
+        for lo in range(0, X.shape[0], _CHUNK):
+            H = _rows(X, slice(lo, lo + _CHUNK))
             for layer in hidden:
                 H = layer.predict(H)
             chunks.append(out.predict_z(H))
@@ -574,63 +1015,64 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each sample (a 0/1 indicator matrix for multilabel)."""
-        P = self._forward(X)
-        if self._multilabel:
-            return (P > 0.5).astype(int)
-        return self.classes_[self._probabilities(P).argmax(axis=1)]
+        codes = self._predicted_codes(self._forward(X))
+        return codes if self._multilabel else self.classes_[codes]
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = ("""Multi-layer perceptron regressor trained with neuronlab (mean squared error).
+    __doc__ = ("""Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` trained by neuronlab.
 
-    One linear output per target column; y of shape (n,) predicts (n,), y of shape (n, k)
-    predicts (n, k).
+    One linear output per target column and scikit-learn's squared error ½ mean (P − Y)²; y of
+    shape (n,) or (n, 1) predicts (n,), y of shape (n, k) predicts (n, k). For k > 1 outputs
+    lbfgs follows the gradient of that loss (scikit-learn's is k times larger; its sgd/adam step,
+    (P − Y)/n, is kept for them).
 """ + _PARAMS_DOC + """
     Attributes
     ----------
-    n_outputs_ : int
-        Number of target columns.
 """ + _ATTRS_DOC + """
     Examples
     --------
     >>> import numpy as np
     >>> from neuronlab.sklearn import MLPRegressor
     >>> X = np.linspace(-1, 1, 64).reshape(-1, 1)
-    >>> reg = MLPRegressor((16,), activation="tanh", lr=0.01, random_state=0).fit(X, X[:, 0] ** 2)
+    >>> reg = MLPRegressor((16,), activation="tanh", solver="lbfgs", random_state=0).fit(X, X[:, 0] ** 2)
     >>> reg.predict(X[:3]).shape
     (3,)
     """)
 
-    _loss = "mse"
     _out_activation = "linear"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _targets(self, y, first, incremental, classes):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if first:
-            self.n_outputs_ = Y.shape[1]
-            self._y_1d = y.ndim == 1
-        elif Y.shape[1] != self.n_outputs_:
+        if not first and Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs but the regressor was fitted with {self.n_outputs_}")
         return Y, Y.shape[1]
 
-    def _score_outputs(self, P, Y) -> float:
-        return float(r2_score(Y, P))
+    def _new_loss(self, solver):
+        loss = _SquaredError()
+        loss.consistent = solver == "lbfgs"
+        return loss
+
+    def _score_outputs(self, P, Y, w) -> float:
+        return float(r2_score(Y, P, sample_weight=w))
 
     def fit(self, X, y, sample_weight=None):
-        """Train the network on (X, y) for up to ``max_iter`` epochs.
+        """Train the network on (X, y).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
-            Loss weight of each sample, C = (1/K) Σ_i w_i ℓ_i with w rescaled to mean 1.
+            Loss weight w_i of each sample: L = Σ_i w_i ℓ_i / Σ_i w_i per batch, as scikit-learn.
 
         Returns
         -------
@@ -638,11 +1080,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight)
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state."""
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted targets, (n_samples,) or (n_samples, n_outputs) like the y of fit."""
+        """Predicted targets, (n_samples,) for one output, else (n_samples, n_outputs)."""
         P = self._forward(X)
-        return P[:, 0] if self._y_1d else P
+        return P[:, 0] if P.shape[1] == 1 else P
