@@ -16,7 +16,7 @@ from sklearn.datasets import (
     make_regression,
 )
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import log_loss, recall_score
+from sklearn.metrics import recall_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
