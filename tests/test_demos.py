@@ -143,14 +143,21 @@ def test_dropout_narrows_the_train_validation_gap(run_demo, seed):
     assert plain["val_loss"][-1] > plain["best_val_loss"]  # ...and its validation loss has turned back up
 
 
-def test_init_he_keeps_relu_activations_level_uniform_shrinks_them(run_demo):
+def test_init_verdict_from_forward_backward_and_saturation(run_demo):
     res, out = run_demo("init")
     check_outputs(res, out, "init")
-    r = res["last_over_first"]
-    assert 0.5 < r["relu"]["he_normal"] < 2
-    assert r["relu"]["uniform"] < 1e-2 and r["relu"]["xavier_normal"] < 0.2
-    assert r["tanh"]["uniform"] < 0.05 < 0.2 < r["tanh"]["xavier_normal"]
-    assert 0.4 < res["zero_fraction"]["relu"]["he_normal"] < 0.6  # ReLU zeroes about half
+    r = res["results"]
+    assert set(r["tanh"]) == {"uniform", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform"}
+    # forward spread alone favours He for tanh (larger, closer to level)...
+    assert r["tanh"]["he_normal"]["forward_ratio"] > r["tanh"]["xavier_normal"]["forward_ratio"]
+    # ...but He saturates more than 5 % of tanh's first-layer units, Xavier about 1 %
+    assert r["tanh"]["he_normal"]["first_layer_saturation"] > 0.05 > 0.02 > r["tanh"]["xavier_normal"][
+        "first_layer_saturation"]
+    assert res["best"]["tanh"].startswith("xavier") and res["best"]["relu"].startswith("he")
+    assert res["best_is_level"]["tanh"] and res["best_is_level"]["relu"] and not res["best_is_level"]["sigmoid"]
+    assert all(v["backward_ratio"] < 1e-3 for v in r["sigmoid"].values())  # no init saves the sigmoid
+    assert r["relu"]["uniform"]["forward_ratio"] < 1e-2 and r["relu"]["uniform"]["backward_ratio"] < 1e-2
+    assert 0.1 < r["relu"]["he_normal"]["forward_ratio"] < 10
 
 
 def test_minima_gd_ends_in_the_valley_it_starts_in(run_demo):

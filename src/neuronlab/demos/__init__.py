@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-TOPICS = ("activations", "vanishing", "exploding", "optimizers", "batch", "dropout", "init", "minima", "memory",
-          "filters", "rl")
+TOPICS = ("activations", "vanishing", "exploding", "optimizers", "momentum", "adagrad", "small-lr", "batch",
+          "dropout", "dropout-masks", "init", "minima", "memory", "filters", "rl")
 
 __all__ = ["TOPICS", "run", "names"]
 

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["prepare", "figure", "save", "write_json", "table", "circles", "regression_2d", "TAB10"]
+__all__ = ["prepare", "figure", "save", "save_gif", "write_json", "table", "circles", "regression_2d", "TAB10"]
 
 TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
          "#bcbd22", "#17becf", "#000000", "#aec7e8"]
@@ -40,6 +40,22 @@ def save(fig, out_dir: str, name: str, dpi: int = 110) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # constrained layout may warn on tight panels
         fig.savefig(path, dpi=dpi)
+    return path
+
+
+def save_gif(fig, draw_frame, frames: int, out_dir: str, name: str, fps: int = 8, dpi: int = 80) -> str:
+    """Write ``out_dir/name.gif``: ``draw_frame(k)`` updates ``fig`` for frame k = 0..frames-1,
+    each frame grabbed by matplotlib's ``PillowWriter``. Returns the path."""
+    from matplotlib.animation import PillowWriter
+
+    path = os.path.join(out_dir, f"{name}.gif")
+    writer = PillowWriter(fps=fps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with writer.saving(fig, path, dpi):
+            for k in range(frames):
+                draw_frame(k)
+                writer.grab_frame()
     return path
 
 
