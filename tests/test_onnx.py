@@ -92,8 +92,21 @@ def test_the_file_is_replaced_atomically_and_token_input_is_int64(tmp_path, rng)
     assert sorted(os.listdir(tmp_path)) == ["seq.onnx"]            # no temporary file left behind
     session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].type == "tensor(int64)"
-    assert session.get_inputs()[0].shape == ["n", 6]
+    assert session.get_inputs()[0].shape == ["n", "T"]
+    assert session.get_outputs()[0].shape == ["n", "T", 11]
     np.testing.assert_allclose(session.run(None, {"input": X})[0], model.predict(X), **TOL)
+    longer = rng.integers(0, 11, (3, 9))                           # predict takes any length: so does the file
+    np.testing.assert_allclose(session.run(None, {"input": longer})[0], model.predict(longer), **TOL)
+
+
+def test_the_time_axis_is_fixed_only_where_a_layer_needs_it(tmp_path):
+    lstm = nl.Sequential([L.LSTM(4, input_shape=(5, 3)), L.Dense(2)], seed=0)
+    flat = nl.Sequential([L.LSTM(4, return_sequences=True, input_shape=(5, 3)), L.Flatten(), L.Dense(2)], seed=0)
+    shapes = {}
+    for name, model in {"lstm": lstm, "flat": flat}.items():
+        session = ort.InferenceSession(os.fspath(model.to_onnx(tmp_path / f"{name}.onnx")))
+        shapes[name] = (session.get_inputs()[0].shape, session.get_outputs()[0].shape)
+    assert shapes == {"lstm": (["n", "T", 3], ["n", 2]), "flat": (["n", 5, 3], ["n", 2])}
 
 
 # -- MNIST: the zoo's MLP and CNN, and sequence models, trained briefly -------------------------------

@@ -2,7 +2,8 @@
 
 The graph's input is what ``predict`` takes: float32 rows (n, d), NHWC images (n, h, w, c),
 sequences (n, T, d), or int64 tokens (n, T) when the first layer is an Embedding; the batch
-axis n is symbolic. Its output is what ``predict`` returns (probabilities after a softmax).
+axis n is symbolic, and so is T when every layer works step by step (no Flatten). Its output
+is what ``predict`` returns (probabilities after a softmax).
 
 Each layer family has one exporter, registered by layer class in ``EXPORTERS``; each
 activation has one, registered by activation class in ``ACTIVATIONS``. An exporter receives
@@ -312,6 +313,33 @@ def _exporters(model) -> list:
     return found
 
 
+def _free_time_axis(model) -> bool:
+    """Whether the graph may take any sequence length T, as ``predict`` does.
+
+    True for a model that starts with an Embedding or a recurrent layer and holds only layers
+    that work on every step alike (no Flatten, no SimpleRNN unrolled over a fixed T).
+    """
+    first, steps = model.layers[0], (_layers.Embedding, _layers.LSTM, _layers.GRU, _layers.SimpleRNN)
+    if not isinstance(first, steps):
+        return False
+    for layer in model.layers:
+        if isinstance(layer, _layers.SimpleRNN) and layer.activation.name not in (*_RNN_ACTIVATIONS, "leaky_relu"):
+            return False
+        if not isinstance(layer, (*steps, _layers.Dense, _layers.Dropout, LegacyFlattenTime)):
+            return False
+    return True
+
+
+def _io_shapes(model) -> tuple[list, list]:
+    """The declared input and output shapes: batch axis "n", and "T" for a free time axis."""
+    inp, out = ["n", *model.input_shape], ["n", *model.layers[-1].output_shape]
+    if _free_time_axis(model):
+        inp[1] = "T"
+        if len(out) == 3:   # (n, T, k): one output per step
+            out[1] = "T"
+    return inp, out
+
+
 def build_graph(model, opset: int = MIN_OPSET):
     """The ``onnx.ModelProto`` of ``model`` (checked by ``onnx.checker``), without writing it."""
     try:
@@ -333,10 +361,10 @@ def build_graph(model, opset: int = MIN_OPSET):
             g.layout = "NHWC"  # an image again (e.g. a Dense on NHWC pixels)
     g.nodes.append(onnx.helper.make_node("Identity", [g.nhwc(x)], [OUTPUT], name="output"))
     elem = onnx.TensorProto.INT64 if tokens else onnx.TensorProto.FLOAT
-    graph = onnx.helper.make_graph(
-        g.nodes, "neuronlab", [onnx.helper.make_tensor_value_info(INPUT, elem, ["n", *model.input_shape])],
-        [onnx.helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, ["n", *model.layers[-1].output_shape])],
-        g.weights)
+    inp, out = _io_shapes(model)
+    graph = onnx.helper.make_graph(g.nodes, "neuronlab", [onnx.helper.make_tensor_value_info(INPUT, elem, inp)],
+                                   [onnx.helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, out)],
+                                   g.weights)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="neuronlab")
     proto.ir_version = min(proto.ir_version, 10)  # readable by ONNX Runtime releases of the last years
