@@ -191,3 +191,13 @@ def test_simple_rnn_exports_with_every_elementwise_activation(name, tmp_path, rn
             model.to_onnx(tmp_path / "m.onnx")
         return
     np.testing.assert_allclose(onnx_predict(model.to_onnx(tmp_path / "m.onnx"), X), model.predict(X), **TOL)
+
+
+def test_layout_switches_between_nhwc_and_nchw_as_often_as_the_layers_need(tmp_path, rng):
+    # a Dense on every pixel (channels last) between convolutions: NCHW -> NHWC -> NCHW inside the graph
+    model = nl.Sequential([L.Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 8, 2)),
+                           L.Dense(3, "tanh"), L.BatchNorm(), L.MaxPool2D(2), L.Dense(5), L.Conv2D(2, 2)], seed=0)
+    X = rng.normal(size=(3, 8, 8, 2)).astype(np.float32)
+    proto = build_graph(model)
+    assert sum(node.op_type == "Transpose" for node in proto.graph.node) == 6   # 3 in, 3 back (one for the output)
+    np.testing.assert_allclose(onnx_predict(model.to_onnx(tmp_path / "m.onnx"), X), model.predict(X), **TOL)

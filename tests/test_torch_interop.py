@@ -161,3 +161,9 @@ def test_a_torch_module_trains_on_from_the_exchanged_weights(rng):
     model.train_step(X, Y)
     for a, b in zip(model.get_weights(), from_torch(module, (3,)).get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_dense_on_nhwc_pixels_is_refused_with_the_fix():
+    model = nl.Sequential([L.Conv2D(2, 3, input_shape=(5, 5, 1)), L.Dense(3)], seed=0)
+    with pytest.raises(ExportError, match=r"layer 'dense_1': a Dense on NHWC images .* add a Flatten before it"):
+        to_torch(model)
