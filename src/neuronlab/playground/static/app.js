@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const P = { sid: null, opt: null, st: null, points: null, selected: null, es: null };
+const P = { sid: null, opt: null, st: null, points: null, selected: null, es: null, frames: 0 };
 const NEG = [245, 147, 34], POS = [8, 119, 189];   // orange for −1, blue for +1, white at 0
 
 function fmt(v) { return v === null || v === undefined ? "–" : Number(v).toPrecision(4).replace(/\.?0+(e|$)/, "$1"); }
@@ -351,7 +351,7 @@ async function start() {
     const st = JSON.parse(ev.data);
     if (st.points) P.points = st.points;
     P.st = st; render();
-    document.body.dataset.step = st.step;
+    P.frames = (P.frames || 0) + 1;   // rendered updates (benchmarks/bench_playground.py counts them)
   };
   P.es.onerror = () => { if (P.es.readyState === EventSource.CLOSED) showBanner("the connection to the playground server closed: reload the page"); };
   window.addEventListener("pagehide", () => { navigator.sendBeacon(`/api/close?session=${P.sid}`); P.es.close(); });
