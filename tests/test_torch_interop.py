@@ -130,6 +130,8 @@ def test_recurrent_modules_come_wrapped_and_a_bare_one_is_refused_with_the_fix()
      r"module 2 \(ReLU\) does not follow a Linear, Conv2d or BatchNorm"),
     (lambda nn: nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2)), r"module 0 \(Conv2d\) uses groups, dilation"),
     (lambda nn: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), r"nn.Flatten of images reaches no Linear"),
+    (lambda nn: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(5, 3)),
+     r"dense_1/W: the module gives shape \(5, 3\) where the layer has \(72, 3\); does input_shape match"),
 ])
 def test_from_torch_names_the_module_it_cannot_convert(module, match):
     with pytest.raises(ExportError, match=match):

@@ -316,7 +316,9 @@ def _copy(param, array):
     """Write ``array`` into a neuronlab Param or buffer, checking the shape."""
     target = param.value if hasattr(param, "value") else param
     if target.shape != array.shape:
-        raise ExportError(f"from_torch: shape mismatch {array.shape} vs {target.shape}")
+        what = getattr(param, "name", None) or "a BatchNorm statistic"
+        raise ExportError(f"from_torch: {what}: the module gives shape {array.shape} where the layer has "
+                          f"{target.shape}; does input_shape match what the module takes?")
     target[...] = array
 
 
