@@ -312,14 +312,15 @@ class _FromTorch:
             self.setters.append(setter)
 
 
-def _copy(param, array):
-    """Write ``array`` into a neuronlab Param or buffer, checking the shape."""
+def _copy(param, array, flatten=None):
+    """Write ``array`` into a neuronlab Param or buffer, checking the shape; rows (the first axis)
+    reordered from PyTorch's flatten order when ``flatten`` is the Flatten they come from."""
     target = param.value if hasattr(param, "value") else param
     if target.shape != array.shape:
         what = getattr(param, "name", None) or "a BatchNorm statistic"
         raise ExportError(f"from_torch: {what}: the module gives shape {array.shape} where the layer has "
                           f"{target.shape}; does input_shape match what the module takes?")
-    target[...] = array
+    target[...] = array if flatten is None else array[_nhwc_order(flatten, len(array))]
 
 
 def _nhwc_order(flatten, n: int) -> np.ndarray:
@@ -336,7 +337,7 @@ def _linear_from(st, m):
     b = _np(m.bias) if m.bias is not None else np.zeros(W.shape[1])
     layer, flat = _layers.Dense(m.out_features, act), st.flatten
     st.flatten = None
-    st.add(layer, lambda: (_copy(layer.W, W[_nhwc_order(flat, len(W))]), _copy(layer.B, b)))
+    st.add(layer, lambda: (_copy(layer.W, W, flat), _copy(layer.B, b)))
 
 
 def _conv_from(st, m, pad=None):
@@ -380,10 +381,9 @@ def _batchnorm_from(st, m):
     mean, var = _np(m.running_mean), _np(m.running_var)
     layer, flat = _layers.BatchNorm(momentum=m.momentum, eps=m.eps, activation=st.activation()), st.flatten
 
-    def setter():
-        p = _nhwc_order(flat, c)   # a BatchNorm1d between Flatten and Linear sees PyTorch's order
-        _copy(layer.gamma, gamma[p]), _copy(layer.beta, beta[p])
-        _copy(layer.running_mean, mean[p]), _copy(layer.running_var, var[p])
+    def setter():  # a BatchNorm1d between Flatten and Linear sees PyTorch's order
+        _copy(layer.gamma, gamma, flat), _copy(layer.beta, beta, flat)
+        _copy(layer.running_mean, mean, flat), _copy(layer.running_var, var, flat)
 
     st.add(layer, setter)
 
