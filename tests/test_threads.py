@@ -65,6 +65,7 @@ def test_explicit_blas_variable_is_left_alone(monkeypatch):
 
 def test_automatic_choice_follows_work_size_and_idle_cores(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads, "IDLE_TTL", -1.0)  # read the idle cores at every call
     monkeypatch.setattr(threads, "idle_cores", lambda cores: 3)
     small = threads.MIN_MACS_PER_THREAD - 1
     assert threads.choose_threads(small) == 1
@@ -72,6 +73,31 @@ def test_automatic_choice_follows_work_size_and_idle_cores(monkeypatch):
     assert threads.choose_threads(100 * threads.MIN_MACS_PER_THREAD) == 3  # one core is taken
     monkeypatch.setattr(threads, "idle_cores", lambda cores: 0)
     assert threads.choose_threads(100 * threads.MIN_MACS_PER_THREAD) == 1
+
+
+def test_work_size_is_computed_only_when_automatic(monkeypatch):
+    calls = []
+    nl.set_threads(1)
+    threads.choose_threads(lambda: calls.append(1) or 1e12)
+    assert calls == []
+    nl.set_threads(None)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    threads.choose_threads(lambda: calls.append(1) or 1.0)
+    assert calls == [1]
+
+
+def test_idle_cores_are_read_again_only_after_the_ttl(monkeypatch):
+    reads = []
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "idle_cores", lambda cores: reads.append(cores) or 2)
+    monkeypatch.setattr(threads, "IDLE_TTL", 60.0)
+    monkeypatch.setattr(threads, "_idle_cache", None)
+    for _ in range(5):
+        assert threads.choose_threads(1e12) == 2
+    assert reads == [2]
+    monkeypatch.setattr(threads, "IDLE_TTL", -1.0)
+    threads.choose_threads(1e12)
+    assert reads == [2, 2]
 
 
 @pytest.mark.parametrize("line, idle", [("0.50 0.40 0.30 1/100 123\n", 2), ("1.0 1.0 1.0 2/100 123\n", 1),

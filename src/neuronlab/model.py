@@ -511,7 +511,7 @@ class Sequential:
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
         K = _chunk_size(batch_size, len(X), "predict")
-        with _threads.blas_threads(_threads.batch_macs(self, min(K, len(X)))):
+        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X)))):
             return np.concatenate([self._predictions(self._inference(X[i:i + K]), copy=False)
                                    for i in range(0, len(X), K)])
 
@@ -521,7 +521,7 @@ class Sequential:
         X, Y = self._check_data(X, y, "evaluate")
         w = self._sample_weights(Y, sample_weight, None, "evaluate")
         K = _chunk_size(batch_size, len(X), "evaluate")
-        with _threads.blas_threads(_threads.batch_macs(self, min(K, len(X)))):
+        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X)))):
             return self._evaluate_checked(X, Y, K, w)
 
     def _evaluate_checked(self, X, Y, batch_size=8192, w=None) -> dict:

@@ -12,7 +12,8 @@ training epoch can run 10-30x slower than on one thread. So neuronlab decides, i
 4. automatic: 1 thread when the largest product of a batch is small (below
    ``MIN_MACS_PER_THREAD`` multiply-adds per thread), else one per usable core
    (``os.sched_getaffinity``) that no other running process occupies right now
-   (the runnable count of ``/proc/loadavg``, the lowest of a few readings).
+   (the runnable count of ``/proc/loadavg``, the lowest of a few readings, kept for 0.1 s so
+   that a loop of small ``predict`` calls does not read it each time).
 
 The count is set with threadpoolctl for the duration of the call and restored after it.
 Without threadpoolctl, neuronlab runs with whatever BLAS chose (NumPy alone still works).
@@ -37,10 +38,13 @@ MIN_MACS_PER_THREAD = 12_000_000
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 LOADAVG = "/proc/loadavg"
+#: seconds an idle-core count is reused
+IDLE_TTL = 0.1
 
 _setting: int | None = None
 _last: int | None = None
 _controller = None
+_idle_cache: tuple[float, int, int] | None = None  # (time read, cores asked, idle cores)
 
 
 def set_threads(n: int | None) -> None:
@@ -71,10 +75,10 @@ def idle_cores(cores: int, readings: int = 3) -> int:
     """Of ``cores``, how many no other running process occupies now (``cores`` if unknown).
 
     The fourth field of ``/proc/loadavg`` is the number of runnable threads on the machine,
-    this one included; the lowest of ``readings`` readings 1 ms apart ignores a passing blip.
+    this one included; the lowest of ``readings`` readings ignores a passing blip.
     """
     others = None
-    for k in range(readings):
+    for _ in range(readings):
         try:
             with open(LOADAVG) as f:
                 running = int(f.read().split()[3].split("/")[0])
@@ -83,9 +87,16 @@ def idle_cores(cores: int, readings: int = 3) -> int:
         others = running - 1 if others is None else min(others, running - 1)
         if others <= 0:
             break
-        if k < readings - 1:
-            time.sleep(0.001)
     return max(0, cores - max(0, others))
+
+
+def _idle_cores_recent(cores: int) -> int:
+    """:func:`idle_cores`, read again only when the last reading is older than ``IDLE_TTL``."""
+    global _idle_cache
+    now = time.monotonic()
+    if _idle_cache is None or _idle_cache[1] != cores or now - _idle_cache[0] > IDLE_TTL:
+        _idle_cache = (now, cores, idle_cores(cores))
+    return _idle_cache[2]
 
 
 def _env_threads() -> int | None:
@@ -99,8 +110,11 @@ def _env_threads() -> int | None:
     return check("environment variable", "NEURONLAB_THREADS", value, Integer(low=1))
 
 
-def choose_threads(macs: float) -> int | None:
-    """BLAS threads for products of up to ``macs`` multiply-adds (None: leave BLAS alone)."""
+def choose_threads(macs) -> int | None:
+    """BLAS threads for products of up to ``macs`` multiply-adds (None: leave BLAS alone).
+
+    ``macs`` may be a function returning that number, called only when the choice is automatic.
+    """
     if _setting is not None:
         return _setting
     forced = _env_threads()
@@ -108,10 +122,13 @@ def choose_threads(macs: float) -> int | None:
         return forced
     if any(os.environ.get(var, "").strip() for var in BLAS_ENV):
         return None
-    wanted = min(usable_cores(), max(1, int(macs // MIN_MACS_PER_THREAD)))
+    cores = usable_cores()
+    if cores == 1:
+        return 1
+    wanted = min(cores, max(1, int((macs() if callable(macs) else macs) // MIN_MACS_PER_THREAD)))
     if wanted == 1:
         return 1
-    return max(1, min(wanted, idle_cores(usable_cores())))
+    return max(1, min(wanted, _idle_cores_recent(cores)))
 
 
 def batch_macs(model, batch: int) -> float:
@@ -143,8 +160,11 @@ def _blas():
 
 
 @contextlib.contextmanager
-def blas_threads(macs: float):
-    """Context manager: BLAS limited to :func:`choose_threads` (``macs``) threads, restored on exit."""
+def blas_threads(macs):
+    """Context manager: BLAS limited to :func:`choose_threads` (``macs``) threads, restored on exit.
+
+    ``model.fit`` uses ``blas_threads(lambda: batch_macs(model, batch_size))``.
+    """
     global _last
     n = choose_threads(macs)
     blas = _blas() if n is not None else None
