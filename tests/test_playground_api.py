@@ -174,3 +174,22 @@ def test_event_stream_plays_and_a_closed_stream_stops_the_loop(server):
         assert sid not in app.state.sessions      # the tab closed: loop stopped, session dropped
         r = http.post(f"/api/step?session={sid}", json={})
         assert r.status_code == 404
+
+
+def test_cli_prints_the_url_and_warns_for_another_host(monkeypatch):
+    from click.testing import CliRunner
+
+    from neuronlab.cli import main
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    opened = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url))
+    r = CliRunner().invoke(main, ["playground", "--no-browser", "--port", "8123"])
+    assert r.exit_code == 0, r.output
+    assert "http://127.0.0.1:8123/" in r.output and "warning" not in r.output
+    assert calls[-1][1]["host"] == "127.0.0.1" and calls[-1][0].hosts == allowed_hosts("127.0.0.1", 8123)
+    r = CliRunner().invoke(main, ["playground", "--no-browser", "--host", "0.0.0.0", "--port", "8124"])
+    assert "warning: listening on 0.0.0.0, not 127.0.0.1" in r.output
+    assert "127.0.0.1:8124" in calls[-1][0].hosts
+    assert not opened

@@ -88,6 +88,10 @@ def test_build_play_learn_the_circle_and_read_a_neuron(page):
     detail = page.evaluate("() => api('/api/detail', {layer: 1, neuron: 1, sample: 0})")  # the JSON API
     assert shown == pytest.approx(detail["Z"], rel=1e-3, abs=1e-4)
     expect(page.locator("#detail-equations li").first).to_contain_text("Z¹₂ = Σᵢ h⁰ᵢ W¹ᵢ₂ + b¹₂")
+    page.get_by_role("img", name=re.compile("Decision boundary")).click(position={"x": 12, "y": 12})
+    expect(page.get_by_label("Sample (training set)")).not_to_have_value("0")
+    sample = int(page.get_by_label("Sample (training set)").input_value())
+    expect(page.locator("#detail-hint")).to_contain_text(f"Sample {sample}:")
     FIGURES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(FIGURES / "playground.png"))
 
@@ -110,6 +114,8 @@ def test_guide_mode_steps_through_the_guides_network(page):
     expect(page.locator("#guide-title")).to_have_text("Forward: neuron 1 of layer 1")
     z = nl.trace().layers[0].Z[0, 0]
     expect(page.locator("#guide-equations li").first).to_contain_text(f"= {z:.4g}")
+    h = nl.trace().layers[0].H[0, 0]
+    expect(page.get_by_role("button", name="Neuron 1 of layer 1", exact=True)).to_have_text(f"h {h:.4g}")
     for _ in range(4):
         page.get_by_role("button", name="Next guide step").click()
     expect(page.locator("#guide-title")).to_have_text("Backward: neuron 1 of layer 2")

@@ -201,7 +201,18 @@ class GuideWalk:
     def state(self) -> dict:
         """The network (widths, W, b), the step shown and the step count, JSON-able."""
         t = self.t
-        return {"round": self.round, "index": self.index, "total": len(self.steps), "step": self.steps[self.index],
+        values: dict[str, dict] = {}   # what the walk has computed so far, per neuron "K,j"
+        for step in self.steps[:self.index + 1]:
+            for K, j in step["neurons"]:
+                if K == 0:
+                    continue
+                lt = t.layers[K - 1]
+                if step["phase"] == "forward":
+                    values[f"{K},{j}"] = {"Z": float(lt.Z[0, j]), "h": float(lt.H[0, j])}
+                elif step["phase"] == "backward":
+                    values[f"{K},{j}"]["dC_dZ"] = float(lt.dZ[0, j])
+        return {"round": self.round, "values": values, "index": self.index, "total": len(self.steps),
+                "step": self.steps[self.index],
                 "widths": [t.X.shape[1]] + [lt.W.shape[1] for lt in t.layers],
                 "W": [lt.W.tolist() for lt in t.layers], "b": [lt.B.tolist() for lt in t.layers],
                 "x": t.X[0].tolist(), "y_true": t.Y_true[0].tolist(), "C": t.C}

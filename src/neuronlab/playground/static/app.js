@@ -87,8 +87,9 @@ function buildControls() {
   $("add-layer").addEventListener("click", () => changeLayers(+1));
   $("remove-layer").addEventListener("click", () => changeLayers(-1));
   $("show-test").addEventListener("change", drawOutput);
+  $("output").addEventListener("click", pickSample);
   $("upload").addEventListener("change", uploadFile);
-  $("sample").addEventListener("change", () => { if (P.selected) showDetail(...P.selected); });
+  $("sample").addEventListener("change", () => { drawOutput(); if (P.selected) showDetail(...P.selected); });
   $("guide-start").addEventListener("click", () => guide("start"));
   $("guide-next").addEventListener("click", () => guide("next"));
   $("guide-prev").addEventListener("click", () => guide("prev"));
@@ -213,7 +214,14 @@ function drawNetwork() {
         drawHeat(cv, maps.neurons[K][j], maps.size);
       } else {
         const v = document.createElement("span"); v.className = "val";
-        v.textContent = K === 0 ? fmt(g.x[j]) : ""; b.appendChild(v);
+        const known = K === 0 ? null : g.values[`${K},${j}`];
+        v.textContent = K === 0 ? fmt(g.x[j]) : (known ? `h ${fmt(known.h)}` : "");
+        b.appendChild(v);
+        if (known && known.dC_dZ !== undefined) {
+          const d = document.createElement("span"); d.className = "neuron-delta";
+          d.style.left = `${at.x - 10}px`; d.style.top = `${at.y + BOX + 1}px`; d.textContent = `∂C/∂Z ${fmt(known.dC_dZ)}`;
+          net.appendChild(d);
+        }
       }
       if (K > 0 && !g) b.addEventListener("click", () => showDetail(K, j, null));
       net.appendChild(b);
@@ -253,6 +261,12 @@ function drawOutput() {
     ctx.fillStyle = `rgb(${c.join(",")})`; ctx.fill();
     ctx.lineWidth = 1; ctx.strokeStyle = test ? "#000" : "#fff"; ctx.stroke();
   }
+  const sel = parseInt($("sample").value, 10) || 0;   // the sample of the neuron detail
+  if (sel < pts.n_train) {
+    const [x1, x2] = pts.X[sel];
+    ctx.beginPath(); ctx.arc((x1 + R) * s, (R - x2) * s, 7, 0, 2 * Math.PI);
+    ctx.lineWidth = 2.5; ctx.strokeStyle = "#d81b60"; ctx.stroke();
+  }
 }
 
 function drawCurve() {
@@ -283,6 +297,20 @@ function drawGradients() {
 }
 
 // ---- detail and guide ------------------------------------------------------------------------
+function pickSample(e) {   // the training point nearest the click becomes the detail's sample
+  const pts = P.points, cv = $("output"), R = P.st.heatmaps.radius;
+  const r = cv.getBoundingClientRect();
+  const x1 = ((e.clientX - r.left) / r.width) * 2 * R - R, x2 = R - ((e.clientY - r.top) / r.height) * 2 * R;
+  let best = 0, bestD = Infinity;
+  for (let k = 0; k < pts.n_train; k++) {
+    const d = (pts.X[k][0] - x1) ** 2 + (pts.X[k][1] - x2) ** 2;
+    if (d < bestD) { bestD = d; best = k; }
+  }
+  $("sample").value = best;
+  drawOutput();
+  if (P.selected) showDetail(...P.selected);
+}
+
 async function showDetail(K, j, i) {
   P.selected = [K, j, i];
   const sample = parseInt($("sample").value, 10) || 0;
