@@ -185,7 +185,7 @@ def test_bad_input_is_rejected_with_clear_errors():
     with pytest.raises(ValueError, match="only Dense layers.*dropout_1.*Dropout"):
         nl.trace(drop, X, y)
     with pytest.raises(ValueError, match="unknown loss"):
-        nl.trace(model, X, y, loss="hinge")
+        nl.trace(model, X, y, loss="hingey")
 
 
 def test_cli_trace_text_md_and_options():

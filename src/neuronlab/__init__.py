@@ -9,6 +9,7 @@
 from . import (
     activations,
     callbacks,
+    data,
     datasets,
     demos,
     initializers,
@@ -16,6 +17,7 @@ from . import (
     interop,
     layers,
     losses,
+    metrics,
     optimizers,
     schedules,
 )
@@ -23,6 +25,7 @@ from .core import DataError, Layer, NeuronlabError, NonFiniteError, Param
 from .diagnostics import gradcheck
 from .io import ModelFileError, save_model
 from .model import History, Sequential
+from .registration import register
 from .saving import load_checkpoint, load_model
 from .threads import set_threads
 from .trace import trace  # the function; import the module's other names from neuronlab.trace
@@ -33,6 +36,15 @@ __all__ = [
     "Sequential", "History", "Layer", "Param", "gradcheck", "trace",
     "NeuronlabError", "NonFiniteError", "DataError", "ModelFileError", "load_model", "load_checkpoint", "save_model",
     "activations", "callbacks", "datasets", "initializers", "layers", "losses", "optimizers", "inspect", "schedules",
-    "demos", "threads", "set_threads", "interop",
+    "demos", "threads", "set_threads", "interop", "metrics", "data", "register",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    """``nl.tune`` (hyper-parameter sweeps) is imported on first use: it needs the runs package, loaded later."""
+    if name == "tune":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.tune")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,12 @@ __all__ = ["Callback", "CallbackList", "EpochPrinter", "EarlyStopping", "LambdaC
 
 
 class Callback:
-    """Base class; override the hooks you need. ``logs`` is a dict of numbers."""
+    """Base class; override the hooks you need. ``logs`` is a dict of numbers.
+
+    Keras' names work too: ``on_train_batch_begin`` / ``on_train_batch_end`` are the same hooks
+    as ``on_batch_begin`` / ``on_batch_end``; ``on_test_*`` run in ``evaluate`` and in ``fit``'s
+    validation, ``on_predict_*`` in ``predict``.
+    """
 
     def __init__(self):
         self.model = None
@@ -28,9 +33,26 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): ...
     def on_batch_begin(self, batch, logs=None): ...
     def on_batch_end(self, batch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
 
 
 _BASE_HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
+# a hook the loop calls -> every name a callback may define it under (Keras' spelling included)
+_ALIASES = {"on_batch_begin": ("on_batch_begin", "on_train_batch_begin"),
+            "on_batch_end": ("on_batch_end", "on_train_batch_end")}
+
+
+def _overrides(cb, name) -> bool:
+    return name in vars(cb) or getattr(type(cb), name, None) is not getattr(Callback, name, None)
 
 
 class CallbackList:
@@ -55,8 +77,8 @@ class CallbackList:
             raise AttributeError(hook)
         # the callbacks that override this hook, bound once per list (a per-batch hook of no
         # callback then costs one empty loop)
-        bound = [getattr(cb, hook) for cb in self.callbacks
-                 if hook in vars(cb) or getattr(type(cb), hook, None) is not getattr(Callback, hook, None)]
+        bound = [getattr(cb, name) for cb in self.callbacks for name in _ALIASES.get(hook, (hook,))
+                 if _overrides(cb, name)]
 
         def call(*args):
             for method in bound:

@@ -29,7 +29,8 @@ def clone(model: Sequential, dtype=None) -> Sequential:
             for key, arr in dst.buffers().items():
                 arr[...] = src.buffers()[key]
     if model.loss is not None:
-        new.compile(loss=copy.copy(model.loss), optimizer="sgd", metrics=list(model.metrics))
+        new.compile(loss=copy.copy(model.loss), optimizer="sgd", metrics=model.compiled_metrics)
+    new.classes_ = model.classes_
     return new
 
 

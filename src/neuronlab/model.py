@@ -7,22 +7,25 @@ forward pass, loss C, backward pass (chain rule, layer by layer), optimizer upda
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import math
+import sys
 import time
 
 import numpy as np
 
+from . import data as _data
 from . import losses as _losses
+from . import metrics as _metrics
 from . import optimizers as _optim
 from . import threads as _threads
 from .callbacks import Callback, CallbackList
 from .core import Layer, NonFiniteError, as_dtype
 from .io import save_model
-from .validation import Integer, Real, check
+from .validation import Boolean, Integer, Real, check
 
 __all__ = ["Sequential", "History"]
-
-METRICS = ("accuracy",)
-_METRIC_ALIASES = {"accuracy": "accuracy", "acc": "accuracy"}
 
 
 class History(Callback):
@@ -43,8 +46,8 @@ class History(Callback):
 
 
 def _check_X(X, where: str, dtype) -> np.ndarray:
-    """Validate X (2-D, numeric, finite) and cast it once to the model's dtype."""
-    X = np.asarray(X)
+    """Validate X (2-D, numeric, finite; a DataFrame's numeric columns) and cast it once to the model's dtype."""
+    X = np.asarray(_data.as_features(X, where))
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{where}: X must be numeric, got dtype {X.dtype}")
     if X.ndim < 2:
@@ -80,6 +83,60 @@ def _diverged(where, loss, lr, norm, layer, detail) -> NonFiniteError:
         epoch, batch = where[len("at epoch "):].split(", batch ")
         err.epoch, err.batch = int(epoch), int(batch.split("/")[0])
     return err
+
+
+def _printer(verbose, epochs, steps) -> Callback:
+    """``verbose=1`` on a terminal with tqdm: a per-batch bar (loss, metrics, ETA); else one line per epoch."""
+    if verbose == 1 and steps and _is_terminal(sys.stdout):
+        try:
+            import tqdm  # noqa: F401
+
+            from .progress import ProgressBar
+            return ProgressBar(epochs, steps, file=sys.stdout, disable=False)
+        except ImportError:
+            pass
+    from .callbacks import EpochPrinter
+    return EpochPrinter(epochs)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _label_dtype(classes):
+    """The array dtype of the original labels: their common NumPy type, else object (mixed kinds)."""
+    kinds = {type(c) for c in classes}
+    return None if len(kinds) == 1 and not kinds & {tuple, frozenset} else object
+
+
+def _json_classes(classes) -> list:
+    """``classes_`` as JSON values for the model file: strings, integers, floats or bools."""
+    out = []
+    for c in classes:
+        c = c.item() if isinstance(c, np.generic) else c
+        if not isinstance(c, (str, int, float, bool)) or (isinstance(c, float) and not math.isfinite(c)):
+            raise ValueError(f"save: classes_ must be strings or finite numbers to be saved, got {c!r} "
+                             f"({type(c).__name__}); set model.classes_ to such labels")
+        out.append(c)
+    return out
+
+
+def _checked_classes(classes, model) -> list:
+    """``classes`` from a model file: distinct printable strings or numbers, one per class of the output."""
+    ok = isinstance(classes, list) and all(
+        (isinstance(c, str) and len(c) <= 1000 and c.isprintable())
+        or (isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)) or isinstance(c, bool)
+        for c in classes)
+    if not ok or len(set(map(repr, classes))) != len(classes):
+        raise ValueError("classes must be a list of distinct printable strings or finite numbers")
+    if model.built:
+        k = model.output_dim
+        if len(classes) != (2 if k == 1 else k):
+            raise ValueError(f"classes has {len(classes)} entries for an output of {k} unit(s)")
+    return classes
 
 
 class _Batches:
@@ -139,7 +196,10 @@ class Sequential:
         self._criterion: _losses.Loss | None = None   # the loss on the raw output (logits when fused)
         self._head = None                              # the output activation the loss took over
         self.optimizer: _optim.Optimizer | None = None
-        self.metrics: list[str] = []
+        self.metrics: list[str] = []                   # the compiled metrics' names (log keys)
+        self._metrics: list[_metrics.Metric] = []     # their instances for training ...
+        self._val_metrics: list[_metrics.Metric] = []  # ... and for evaluate / validation
+        self.classes_: list | None = None            # original labels of the classes, learned by fit
         self.stop_training = False
         self.history: History | None = None
         self.last_epoch_time = 0.0
@@ -217,13 +277,36 @@ class Sequential:
         """
         self.loss = _losses.get(loss)
         self.optimizer = _optim.get(optimizer)
-        names = []
-        for m in metrics or []:
-            if m not in _METRIC_ALIASES:
-                raise ValueError(f"unknown metric {m!r}; valid names: {', '.join(METRICS)}")
-            names.append(_METRIC_ALIASES[m])
-        self.metrics = names
         self._choose_criterion()
+        self._set_metrics(metrics)
+
+    def _set_metrics(self, metrics) -> None:
+        """Metric instances (fresh copies: one set for training, one for evaluation) from names, classes or
+        instances; a metric that asks (``multilabel=None``) learns from the loss whether outputs are labels."""
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"compile: metrics must be a list of names, Metric classes or instances, "
+                            f"got {type(metrics).__name__}")
+        made = []
+        for spec in metrics or []:
+            m = copy.deepcopy(_metrics.get(spec))
+            if getattr(m, "multilabel", False) is None:
+                m.multilabel = self._multilabel
+            made.append(m)
+        names = [m.name for m in made]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise ValueError(f"compile: metric names must be distinct and not 'loss', got {names}")
+        self._metrics, self._val_metrics = made, copy.deepcopy(made)
+        self.metrics = names
+
+    @property
+    def compiled_metrics(self) -> list:
+        """The training metric instances (their ``result()`` is the current epoch's running value)."""
+        return list(self._metrics)
+
+    def reset_metrics(self) -> None:
+        """Start every compiled metric (training and evaluation) afresh."""
+        for m in (*self._metrics, *self._val_metrics):
+            m.reset()
 
     def _choose_criterion(self) -> None:
         """The loss on the network's raw output, and the activation that turns it into P."""
@@ -286,14 +369,33 @@ class Sequential:
         if self.loss is None or self.optimizer is None:
             raise ValueError(f"{where}: call model.compile(loss=..., optimizer=...) before {where}")
 
-    def _check_data(self, X, y, where):
+    def _check_data(self, X, y, where, learn_classes=False):
         X = _check_X(X, where, self.dtype)
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
+        y = self._class_codes(y, where, learn_classes)
         Y = self._criterion.targets(y, self.layers[-1].output_shape, self.dtype, where)
         if len(Y) != len(X):
             raise ValueError(f"{where}: X has {len(X)} samples but y has {len(Y)}")
         return X, Y
+
+    def _class_codes(self, y, where, learn):
+        """Labels that are not numbers (strings, a pandas categorical) → class indices by ``classes_``
+        (learned here by ``fit`` when the model has none yet); numeric y is returned as it is."""
+        if not _data.needs_encoding(y):
+            return y
+        if self.classes_ is None and not learn:
+            raise ValueError(f"{where}: y holds labels such as {np.asarray(y, dtype=object).reshape(-1)[:1][0]!r} "
+                             "but the model has no classes_; fit it on such labels first, or give class indices")
+        codes, classes = _data.encode_labels(y, self.classes_, where)
+        if self.classes_ is None:
+            k = self.layers[-1].output_shape[-1]
+            if len(classes) != (2 if k == 1 else k):
+                shown = ", ".join(map(repr, classes[:5])) + (", ..." if len(classes) > 5 else "")
+                raise ValueError(f"{where}: y has {len(classes)} classes ({shown}) but the output layer has {k} "
+                                 f"unit{'s' if k > 1 else ''} ({'2 classes' if k == 1 else f'{k} classes'})")
+            self.classes_ = classes
+        return codes
 
     def _batch(self, X, Y, sample_weight, where):
         """A batch as the step needs it: cast once, shapes checked (cheap: no pass over the data
@@ -312,12 +414,30 @@ class Sequential:
         w = None if sample_weight is None else self._sample_weights(Y, sample_weight, None, where)
         return X, Y, w
 
-    def _batch_logs(self, out, Y, loss) -> dict:
+    def _batch_logs(self, out, Y, loss, metrics=None) -> dict:
+        """The loss of the batch and every metric's running value (metrics updated with this batch)."""
         logs = {"loss": loss}
-        if "accuracy" in self.metrics:  # on logits: σ(Z) > 0.5 ⇔ Z > 0, argmax softmax(Z) = argmax Z
-            threshold = 0.5 if self._head is None else 0.0
-            logs["accuracy"] = _losses.accuracy(out, Y, self._multilabel, threshold)
+        metrics = self._metrics if metrics is None else metrics
+        if metrics:
+            self._update_metrics(metrics, out, Y)
+            for m in metrics:
+                if m.per_batch:
+                    logs[m.name] = m.result()
         return logs
+
+    def _update_metrics(self, metrics, out, Y) -> None:
+        """Feed a batch to each metric: P, or the logits Z of a fused output to metrics that read only
+        argmax / the sign (σ(Z) > ½ ⇔ Z > 0, argmax softmax(Z) = argmax Z), so P is computed only if needed."""
+        P = None
+        for m in metrics:
+            if self._head is None:
+                m.update(out, Y)
+            elif m.accepts_logits:
+                m.update(out, Y, None, from_logits=True)
+            else:
+                if P is None:
+                    P = self._predictions(out)
+                m.update(P, Y)
 
     @property
     def _multilabel(self) -> bool:
@@ -350,7 +470,8 @@ class Sequential:
     def train_step(self, X, Y, sample_weight=None) -> dict:
         """One step of the guide's loop on one batch: forward, C, backward, optimizer update.
 
-        Returns the batch logs (``{"loss": C, "accuracy": ...}`` for the compiled metrics).
+        Returns the batch logs: ``{"loss": C of this batch, <metric>: running value since the
+        last :meth:`reset_metrics` (``fit`` resets every epoch), ...}``.
         A NaN/inf loss or gradient raises :class:`NonFiniteError` before the update, so the
         model keeps its last finite weights.
         """
@@ -367,7 +488,7 @@ class Sequential:
         """The batch logs (loss, metrics) of the inference path, without any update."""
         X, Y, w = self._batch(X, Y, sample_weight, "test_step")
         out = self._inference(X)
-        return self._batch_logs(out, Y, self._criterion.value(out, Y, w))
+        return self._batch_logs(out, Y, self._criterion.value(out, Y, w), self._val_metrics)
 
     def _update(self, loss):
         """The optimizer's update, refused when the loss or the gradient is NaN/inf.
@@ -392,20 +513,28 @@ class Sequential:
         raise _diverged("in train_step", loss, self.optimizer.lr, norm, layer, where)
 
     # -- training ------------------------------------------------------------------------
-    def fit(self, X, y, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
+    def fit(self, X, y=None, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
             validation_data=None, validation_split: float = 0.0, callbacks=None,
             verbose: int = 1, initial_epoch: int = 0, sample_weight=None,
-            class_weight: dict | None = None) -> History:
+            class_weight: dict | None = None, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None) -> History:
         """Train for ``epochs`` passes over (X, y) in batches of K = ``batch_size``: a loop over :meth:`train_step`.
 
         ``batch_size=None`` is full-batch gradient descent (K = n), 1 is SGD, k is
         mini-batch SGD. The order is reshuffled every epoch from the model's generator.
         y pairs with X row by row and may carry more axes: (n, T) integer targets for an
-        output of shape (n, T, k) train a prediction at every time step.
+        output of shape (n, T, k) train a prediction at every time step. Class labels of any
+        kind (strings, a pandas categorical) are numbered once; ``classes_`` keeps the originals
+        (see :meth:`predict_classes`). X may be a DataFrame of numeric columns.
+        X may instead be an iterable of ``(X, y)`` / ``(X, y, w)`` batches (an ``nl.data.Loader``,
+        a generator: then give ``steps_per_epoch``), y then None.
         ``validation_split`` holds out the last fraction of (X, y) (before shuffling);
-        ``validation_data`` overrides it (as Keras), so then all of (X, y) is trained on.
+        ``validation_data`` (a pair, or an iterable of batches with ``validation_steps``)
+        overrides it (as Keras), so then all of (X, y) is trained on.
         ``sample_weight`` (n,) and/or ``class_weight`` {label: weight} weight each sample's
         loss: C = (1/K) Σ_i w_i ℓ_i over a batch of K.
+        ``verbose``: 0 silent, 1 a per-batch progress bar (loss, metrics, ETA) on a terminal
+        with tqdm installed and one line per epoch otherwise, 2 one line per epoch.
         A NaN/inf loss or gradient stops training with :class:`NonFiniteError` before the
         update, so the model keeps its last finite weights.
 
@@ -413,12 +542,58 @@ class Sequential:
         -------
         History
             ``history.history`` maps "loss", metrics, "val_loss", "val_<metric>" and "lr"
-            to per-epoch lists.
+            to per-epoch lists; metrics are exact over the epoch's batches (streamed).
         """
         self._require_compiled("fit")
-        X, Y = self._check_data(X, y, "fit")
-        w = self._sample_weights(Y, sample_weight, class_weight, "fit")
         epochs = check("fit", "epochs", epochs, Integer(low=0))
+        verbose = check("fit", "verbose", verbose, Integer(low=0, high=2), Boolean())
+        if _data.is_batch_stream(X):
+            for name, value in (("y", y), ("sample_weight", sample_weight), ("class_weight", class_weight)):
+                if value is not None:
+                    raise ValueError(f"fit: X is an iterable of (X, y[, w]) batches, so {name} must be None "
+                                     "(each batch carries its own)")
+            if validation_split:
+                raise ValueError("fit: validation_split needs arrays; with batches give validation_data")
+            batches = _data.StreamBatches(X, steps_per_epoch, "fit")
+            K = getattr(X, "batch_size", None)
+        else:
+            if steps_per_epoch is not None:
+                raise ValueError("fit: steps_per_epoch is for an iterable of batches; with arrays use batch_size")
+            batches, validation_data = self._array_batches(X, y, batch_size, shuffle, sample_weight, class_weight,
+                                                           validation_split, validation_data)
+            K = batches.K
+        validation = self._validation(validation_data, validation_steps)
+
+        history = History()
+        cbs = CallbackList([history, *(callbacks or [])], self)
+        if verbose:
+            cbs.append(_printer(verbose, epochs, batches.count))
+        self.history = history
+        self.stop_training = False
+        cbs.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            with self._threads(K):  # re-chosen each epoch
+                logs = self._fit_epoch(epoch, batches, validation, cbs)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end({})
+        return history
+
+    def _threads(self, K):
+        """The BLAS thread policy for batches of K (none before the model is built, e.g. a stream's first epoch)."""
+        if not self.built or not K:
+            return contextlib.nullcontext()
+        return _threads.blas_threads(_threads.batch_macs(self, K))
+
+    def _array_batches(self, X, y, batch_size, shuffle, sample_weight, class_weight, validation_split,
+                       validation_data):
+        """Checked arrays → the epoch's batches, with the ``validation_split`` part held out as validation data."""
+        if y is None:
+            raise ValueError("fit: y is required with arrays X (or give X as an iterable of (X, y) batches)")
+        shuffle = check("fit", "shuffle", shuffle, Boolean())
+        X, Y = self._check_data(X, y, "fit", learn_classes=True)
+        w = self._sample_weights(Y, sample_weight, class_weight, "fit")
         validation_split = check("fit", "validation_split", validation_split, Real(low=0, high=1, high_open=True))
         if validation_split and validation_data is None:
             n_val = int(round(len(X) * validation_split))
@@ -428,56 +603,78 @@ class Sequential:
             validation_data = (X[-n_val:], Y[-n_val:])
             X, Y = X[:-n_val], Y[:-n_val]
             w = None if w is None else w[:-n_val]
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
-            validation = self._check_data(*validation_data, where="fit(validation_data)")
         K = _fit_batch_size(batch_size, len(X))
+        return _Batches(X, Y, w, K, self.rng if shuffle else None), validation_data
 
-        history = History()
-        cbs = CallbackList([history, *(callbacks or [])], self)
-        if verbose:
-            from .callbacks import EpochPrinter
-            cbs.append(EpochPrinter(epochs))
-        self.history = history
-        self.stop_training = False
-        cbs.on_train_begin({})
-        batches = _Batches(X, Y, w, K, self.rng if shuffle else None)
-        for epoch in range(initial_epoch, epochs):
-            with _threads.blas_threads(_threads.batch_macs(self, K)):  # re-chosen each epoch
-                logs = self._fit_epoch(epoch, batches, validation, cbs)
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end({})
-        return history
+    def _validation(self, validation_data, steps):
+        """Validation data as ``("arrays", X, Y)`` or ``("stream", StreamBatches)``, checked once; or None."""
+        if validation_data is None:
+            return None
+        if _data.is_batch_stream(validation_data):
+            return ("stream", _data.StreamBatches(validation_data, steps, "fit(validation_data)"))
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a pair (X_val, y_val) or an iterable of (X, y) batches")
+        return ("arrays", *self._check_data(*validation_data, where="fit(validation_data)"))
 
     def _fit_epoch(self, epoch, batches, validation, cbs) -> dict:
         """One epoch: every batch through :meth:`train_step`, then the epoch's logs."""
         cbs.on_epoch_begin(epoch, {})
         t0 = time.perf_counter()
-        sums, seen = {}, 0
+        for m in self._metrics:
+            m.reset()
+        loss_sum, seen = 0.0, 0
         for b, (Xb, Yb, wb) in enumerate(batches.epoch()):
-            cbs.on_batch_begin(b, {"size": len(Xb)})
+            size = len(Xb)
+            cbs.on_batch_begin(b, {"size": size})
             try:
                 logs = self.train_step(Xb, Yb, wb)
             except NonFiniteError as e:
-                raise _diverged(f"at epoch {epoch + 1}, batch {b + 1}/{batches.count}", e.loss, e.lr,
+                raise _diverged(f"at epoch {epoch + 1}, batch {b + 1}/{batches.count or '?'}", e.loss, e.lr,
                                 e.grad_norm, e.layer, e.where) from None
-            seen += len(Xb)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v * len(Xb)
-            cbs.on_batch_end(b, {**logs, "size": len(Xb)})
+            seen += size
+            loss_sum += logs["loss"] * size
+            cbs.on_batch_end(b, {**logs, "size": size})
             if self.stop_training:
                 break
-        logs = {k: v / max(seen, 1) for k, v in sums.items()}
+        logs = {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in self._metrics}}
         if validation is not None:
-            for k, v in self._evaluate_checked(*validation).items():
-                logs[f"val_{k}"] = v
+            cbs.on_test_begin({})
+            val = self._evaluate_batches(self._validation_batches(validation), cbs)
+            cbs.on_test_end(val)
+            logs.update({f"val_{k}": v for k, v in val.items()})
         logs["lr"] = float(self.optimizer.lr)
         self.last_epoch_time = time.perf_counter() - t0
         return logs
+
+    def _validation_batches(self, validation, K=8192):
+        if validation[0] == "stream":
+            for Xb, Yb, wb in validation[1].epoch():
+                yield self._batch(Xb, Yb, wb, "fit(validation_data)")
+            return
+        _, X, Y = validation
+        for i in range(0, len(X), K):
+            yield X[i:i + K], Y[i:i + K], None
+
+    def _evaluate_batches(self, batches, cbs=None) -> dict:
+        """Loss (size-weighted mean of the batch losses) and every metric, streamed over checked batches."""
+        metrics = self._val_metrics
+        for m in metrics:
+            m.reset()
+        loss_sum, seen = 0.0, 0
+        for b, (Xb, Yb, wb) in enumerate(batches):
+            if cbs is not None:
+                cbs.on_test_batch_begin(b, {"size": len(Xb)})
+            out = self._inference(Xb)
+            loss = self._criterion.value(out, Yb, wb)
+            if metrics:
+                self._update_metrics(metrics, out, Yb)
+            loss_sum += loss * len(Xb)
+            seen += len(Xb)
+            if cbs is not None:
+                cbs.on_test_batch_end(b, {"loss": loss, "size": len(Xb)})
+        if not seen:
+            raise ValueError("evaluate: no batch to evaluate")
+        return {"loss": loss_sum / seen, **{m.name: m.result() for m in metrics}}
 
     def _sample_weights(self, Y, sample_weight, class_weight, where) -> np.ndarray | None:
         """Per-sample loss weights from ``sample_weight`` times ``class_weight[label]``."""
@@ -505,35 +702,60 @@ class Sequential:
         return None if w is None else w.astype(self.dtype)
 
     # -- inference ----------------------------------------------------------------------
-    def predict(self, X, batch_size: int | None = 8192) -> np.ndarray:
+    def predict(self, X, batch_size: int | None = 8192, callbacks=None) -> np.ndarray:
         """Output H of the last layer for X (probabilities for softmax/sigmoid outputs)."""
         X = _check_X(X, "predict", self.dtype)
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
         K = _chunk_size(batch_size, len(X), "predict")
+        cbs = CallbackList(callbacks or [], self)
+        cbs.on_predict_begin({})
+        parts = []
         with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X)))):
-            return np.concatenate([self._predictions(self._inference(X[i:i + K]), copy=False)
-                                   for i in range(0, len(X), K)])
+            for b, i in enumerate(range(0, len(X), K)):
+                cbs.on_predict_batch_begin(b, {"size": min(K, len(X) - i)})
+                parts.append(self._predictions(self._inference(X[i:i + K]), copy=False))
+                cbs.on_predict_batch_end(b, {"size": len(parts[-1])})
+        cbs.on_predict_end({})
+        return np.concatenate(parts)
 
-    def evaluate(self, X, y, batch_size: int | None = 8192, sample_weight=None) -> dict:
-        """Loss (and metrics) over all of (X, y): ``{"loss": ..., "accuracy": ...}``."""
+    def predict_classes(self, X, batch_size: int | None = 8192) -> np.ndarray:
+        """The predicted class of each sample: argmax P over the last axis ([P > ½] for one output).
+
+        As the original labels (``classes_``, learned when ``fit`` got labels such as strings or
+        a pandas categorical, and saved in the model file), else as class indices.
+        """
+        P = self.predict(X, batch_size)
+        idx = P.argmax(axis=-1) if P.shape[-1] > 1 else (P[..., 0] > 0.5).astype(np.intp)
+        if self.classes_ is None:
+            return idx
+        return np.asarray(self.classes_, dtype=_label_dtype(self.classes_))[idx]
+
+    def evaluate(self, X, y=None, batch_size: int | None = 8192, sample_weight=None, steps: int | None = None,
+                 callbacks=None) -> dict:
+        """Loss and the compiled metrics over all of (X, y) (or an iterable of batches): ``{"loss": ..., ...}``."""
         self._require_compiled("evaluate")
+        cbs = CallbackList(callbacks or [], self)
+        if _data.is_batch_stream(X):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate: X is an iterable of (X, y[, w]) batches, so y and sample_weight must "
+                                 "be None")
+            stream = _data.StreamBatches(X, steps, "evaluate")
+            cbs.on_test_begin({})
+            logs = self._evaluate_batches(self._validation_batches(("stream", stream)), cbs)
+            cbs.on_test_end(logs)
+            return logs
+        if y is None:
+            raise ValueError("evaluate: y is required with arrays X (or give X as an iterable of (X, y) batches)")
         X, Y = self._check_data(X, y, "evaluate")
         w = self._sample_weights(Y, sample_weight, None, "evaluate")
         K = _chunk_size(batch_size, len(X), "evaluate")
+        cbs.on_test_begin({})
         with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X)))):
-            return self._evaluate_checked(X, Y, K, w)
-
-    def _evaluate_checked(self, X, Y, batch_size=8192, w=None) -> dict:
-        K = _chunk_size(batch_size, len(X), "evaluate")
-        sums = {}
-        for i in range(0, len(X), K):
-            out = self._inference(X[i:i + K])
-            Yb = Y[i:i + K]
-            logs = self._batch_logs(out, Yb, self._criterion.value(out, Yb, None if w is None else w[i:i + K]))
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v * len(Yb)
-        return {k: v / len(X) for k, v in sums.items()}
+            logs = self._evaluate_batches(((X[i:i + K], Y[i:i + K], None if w is None else w[i:i + K])
+                                           for i in range(0, len(X), K)), cbs)
+        cbs.on_test_end(logs)
+        return logs
 
     # -- weights --------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
@@ -594,9 +816,12 @@ class Sequential:
     def get_config(self) -> dict:
         """JSON-able architecture: layer types and their constructor arguments."""
         shape = list(self.input_shape) if self.input_shape else None
-        return {"seed": self.seed, "dtype": str(self.dtype), "input_shape": shape,
-                "layers": [{"type": getattr(type(la), "name", type(la).__name__), "name": la.name,
-                            "config": la.config()} for la in self.layers]}
+        config = {"seed": self.seed, "dtype": str(self.dtype), "input_shape": shape,
+                  "layers": [{"type": getattr(type(la), "name", type(la).__name__), "name": la.name,
+                              "config": la.config()} for la in self.layers]}
+        if self.classes_ is not None:
+            config["classes"] = _json_classes(self.classes_)
+        return config
 
     @classmethod
     def from_config(cls, config: dict, before_build=None) -> Sequential:
@@ -632,6 +857,8 @@ class Sequential:
             model.add(layer)
         if config.get("input_shape") is not None and not model.built:
             model.build(tuple(config["input_shape"]))
+        if config.get("classes") is not None:
+            model.classes_ = _checked_classes(config["classes"], model)
         return model
 
     def __repr__(self):

@@ -1,6 +1,6 @@
 """Live training progress: a tqdm bar per epoch and one summary line per epoch.
 
-The bar shows the running mean loss and accuracy of the epoch so far and tqdm's ETA; it is
+The bar shows the running mean loss and metrics of the epoch so far and tqdm's ETA; it is
 drawn on stderr and only on a terminal (``disable=None``), so logs and pipes get just the
 per-epoch lines. Those go to ``print_fn`` (stdout by default)::
 
@@ -27,7 +27,7 @@ def format_logs(logs: dict) -> str:
 
 
 class ProgressBar(Callback):
-    """Per-batch tqdm bar (loss, accuracy, ETA) and a per-epoch line with validation metrics.
+    """Per-batch tqdm bar (loss, metrics, ETA) and a per-epoch line with validation metrics.
 
     Parameters
     ----------
@@ -46,12 +46,12 @@ class ProgressBar(Callback):
         self.epochs, self.steps, self.print_fn = int(epochs), int(steps), print_fn
         self.disable, self.file = disable, file
         self.bar = None
-        self._n = self._loss = self._acc = 0.0
+        self._n = self._loss = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         from tqdm.auto import tqdm
 
-        self._n = self._loss = self._acc = 0.0
+        self._n = self._loss = 0.0
         self.bar = tqdm(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}", unit="batch", leave=False,
                         disable=self.disable, file=self.file or sys.stderr, dynamic_ncols=True, mininterval=0.2)
 
@@ -60,15 +60,12 @@ class ProgressBar(Callback):
         k = float(logs.get("size", 1))
         self._n += k
         self._loss += k * float(logs.get("loss", 0.0))
-        if "accuracy" in logs:
-            self._acc += k * float(logs["accuracy"])
         if self.bar is not None:
             self.bar.update(1)
             if self.bar.n == self.steps or batch % 10 == 0:
-                post = f"loss={self._loss / self._n:.4f}"
-                if "accuracy" in logs:
-                    post += f", acc={100 * self._acc / self._n:.2f}%"
-                self.bar.set_postfix_str(post, refresh=False)
+                # the loss is the batch's (averaged here); metrics arrive as the epoch's running values
+                running = {"loss": self._loss / self._n, **{k: v for k, v in logs.items() if k not in ("loss", "size")}}
+                self.bar.set_postfix_str(format_logs(running).replace(" - ", ", "), refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
         self.close()
