@@ -175,6 +175,30 @@ if click is not None:
         except ImportError as e:  # the onnx extra, not the cli one
             raise click.ClickException(str(e)) from e
 
+    @main.command(short_help="Hyper-parameter sweep on Ray Tune (Optuna TPE + ASHA), here or on a cluster.")
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Sweep TOML: [train] fixed "
+                  "options, [search] space, [tune] settings (see examples/sweep.toml).")
+    @click.option("--trials", type=click.IntRange(1), help="Number of trials [16].")
+    @click.option("--metric", type=click.Choice(["val_accuracy", "val_loss", "accuracy", "loss"]),
+                  help="What the search optimises, on the validation split [val_accuracy].")
+    @click.option("--mode", type=click.Choice(["max", "min"]), help="Maximise or minimise --metric [by metric].")
+    @click.option("--cpus-per-trial", type=click.IntRange(1), help="CPUs (and BLAS threads) per trial [1].")
+    @click.option("--num-cpus", type=click.IntRange(1), help="CPUs of the Ray started here [all]; not with --address.")
+    @click.option("--out", type=click.Path(file_okay=False), help="Output folder [runs/tune/<date-time>].")
+    @click.option("--address", help="Join a running Ray cluster: auto or HOST:PORT [start Ray in this process].")
+    @click.option("--resume", type=click.Path(file_okay=False), help="Finish the interrupted sweep in this folder.")
+    def tune(config_path, trials, metric, mode, cpus_per_trial, num_cpus, out, address, resume):
+        """Search train's options with Ray Tune; write the trials table, best.toml, the best model, figures."""
+        from . import tune as _tune
+
+        if config_path is None and resume is None:
+            raise UsageError("--config: give the sweep file (see examples/sweep.toml), or --resume DIR")
+        try:
+            _tune.run(config_path, trials=trials, metric=metric, mode=mode, cpus_per_trial=cpus_per_trial, out=out,
+                      address=address, resume=resume, num_cpus=num_cpus, echo=click.echo)
+        except ImportError as e:  # the tune extra, not the cli one
+            raise click.ClickException(str(e) if str(e) == _tune.EXTRA_HINT else f"{e}; {_tune.EXTRA_HINT}") from e
+
     try:  # the guide's walk-throughs live in their own module, written separately
         from .cli_guide import demo, trace
     except ModuleNotFoundError as e:

@@ -16,7 +16,7 @@ only when a sweep runs.
 >>> res.best.params, res.best.value, res.test                              # doctest: +SKIP
 """
 
-from .run import run
+from .run import EXTRA_HINT, run
 from .space import Param, Sweep, read_sweep
 
-__all__ = ["run", "read_sweep", "Sweep", "Param"]
+__all__ = ["run", "read_sweep", "Sweep", "Param", "EXTRA_HINT"]

@@ -30,6 +30,8 @@ EXTRA_HINT = 'neuronlab tune needs Ray Tune and Optuna: pip install "neuronlab[t
 
 
 def _require_extra():
+    # Ray's C++ core reads this when it loads: no retry warnings on the console, errors are one line
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         import optuna  # noqa: F401
         import ray  # noqa: F401
@@ -63,6 +65,8 @@ def run(config=None, *, trials=None, metric=None, mode=None, cpus_per_trial=None
     """
     search = check("tune", "search", search, Options("tpe", "random"))
     num_cpus = check("tune", "num_cpus", num_cpus, NoneOr(Integer(low=1)))
+    if address is not None and num_cpus is not None:
+        raise UsageError("--num-cpus sizes the Ray started here; a cluster's CPUs are set by `ray start --num-cpus`")
     _require_extra()
     sweep, out_dir = _plan(config, resume, out, dict(trials=trials, metric=metric, mode=mode,
                                                     cpus_per_trial=cpus_per_trial), search, early_stopping)

@@ -105,6 +105,9 @@ def train_trial(config: dict, *, data: dict, fixed: dict, cpus: int) -> None:
     """
     from threadpoolctl import threadpool_limits
 
+    from ..threads import set_threads
+
+    set_threads(cpus)  # fit's own thread choice (neuronlab.threads) would otherwise count idle cores of the node
     with threadpool_limits(limits=cpus, user_api="blas"), tempfile.TemporaryDirectory(prefix="nl-trial-") as work:
         _train(trial_config(fixed, config), data, work)
 
@@ -123,6 +126,7 @@ def _train(cfg: dict, data: dict, workdir: str) -> None:
         with previous.as_directory() as d:
             model, extra = load_checkpoint(os.path.join(d, CHECKPOINT_FILE))
         start, history = int(extra["epoch"]) + 1, extra.get("history", {})
+        cfg = {**cfg, "lr": (extra.get("config") or {}).get("lr", cfg["lr"])}  # the base lr, not the decayed one
     else:
         model = build_model(cfg, info)
     cfg = {**cfg, "lr": cfg["lr"] if cfg["lr"] is not None else float(model.optimizer.lr)}
