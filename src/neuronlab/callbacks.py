@@ -6,11 +6,16 @@ ends training after the current batch.
 
 from __future__ import annotations
 
+import csv
+import math
+import os
+
 import numpy as np
 
 from .validation import Boolean, Instance, Integer, Options, Real, validated
 
-__all__ = ["Callback", "CallbackList", "EpochPrinter", "EarlyStopping", "LambdaCallback"]
+__all__ = ["Callback", "CallbackList", "EpochPrinter", "EarlyStopping", "LambdaCallback", "ModelCheckpoint",
+           "CSVLogger", "TensorBoard"]
 
 
 class Callback:
@@ -168,3 +173,156 @@ class LambdaCallback(Callback):
             if not name.startswith("on_") or not hasattr(Callback, name):
                 raise ValueError(f"LambdaCallback: unknown hook {name!r}")
             setattr(self, name, fn)
+
+
+def _improved(mode, value, best) -> bool:
+    return value < best if mode == "min" else value > best
+
+
+def _auto_mode(mode, monitor) -> str:
+    """'auto': maximise accuracies, F1, AUC, R² and the like; minimise losses and errors."""
+    if mode != "auto":
+        return mode
+    higher = ("acc", "f1", "precision", "recall", "auc", "r2")
+    return "max" if any(k in monitor for k in higher) else "min"
+
+
+class ModelCheckpoint(Callback):
+    """Save the model at the end of epochs: every epoch, or only when ``monitor`` improves.
+
+    The file is ``model.save``'s (safetensors, written atomically: a crash leaves the old file or
+    the new one), so ``nl.load_model(path)`` reads it back. ``path`` may hold fields filled from
+    the epoch and its logs, as Keras: ``"ckpt-{epoch:02d}-{val_loss:.3f}.safetensors"``. The
+    file's extra metadata records ``epoch`` (counted from 1) and the epoch's ``logs``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Where to write (ends in ``.safetensors``).
+    monitor : str
+        The log value that decides "best" (``"val_loss"``, ``"val_accuracy"``, ``"loss"``, ...).
+    mode : {"auto", "min", "max"}
+        Whether smaller or larger is better; "auto" maximises accuracies/F1/AUC/R², minimises the rest.
+    save_best_only : bool
+        Write only when ``monitor`` improves on the best value so far.
+    include_optimizer : bool
+        Store the optimizer state too (resuming continues exactly).
+    """
+
+    @validated({"monitor": Instance(str), "mode": Options("auto", "min", "max"), "save_best_only": Boolean(),
+                "include_optimizer": Boolean()})
+    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=False, include_optimizer=True):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor, self.save_best_only, self.include_optimizer = monitor, save_best_only, include_optimizer
+        self.mode = _auto_mode(mode, monitor)
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = None
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise ValueError(f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs "
+                                 f"({', '.join(logs)}); give validation data for val_* values")
+            value = float(logs[self.monitor])
+            if not (math.isfinite(value) and _improved(self.mode, value, self.best)):
+                return
+            self.best, self.best_epoch = value, epoch
+        try:
+            path = self.path.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"ModelCheckpoint: cannot fill the path {self.path!r} from epoch and the logs "
+                             f"({', '.join(logs)}): {e}") from None
+        self.model.save(path, include_optimizer=self.include_optimizer,
+                        extra={"epoch": epoch + 1, "logs": {k: float(v) for k, v in logs.items()}})
+        self.saved.append(path)
+
+
+class CSVLogger(Callback):
+    """One CSV row per epoch: ``epoch`` (from 0, as Keras) and every log value; flushed each epoch.
+
+    ``append=True`` continues an existing file (its header is kept); otherwise the file is
+    started afresh at the beginning of training.
+    """
+
+    @validated({"separator": Instance(str), "append": Boolean()})
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        if len(separator) != 1:
+            raise ValueError(f"CSVLogger: separator must be one character, got {separator!r}")
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.keys = None
+        self._file = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self.keys = None
+        if exists:
+            with open(self.filename, newline="") as f:
+                header = next(csv.reader(f, delimiter=self.separator), None)
+            self.keys = header[1:] if header else None
+        self._file = open(self.filename, "a" if self.append else "w", newline="")  # closed in on_train_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        writer = csv.writer(self._file, delimiter=self.separator)
+        if self.keys is None:
+            self.keys = list(logs)
+            writer.writerow(["epoch", *self.keys])
+        writer.writerow([epoch, *(repr(float(logs[k])) if k in logs else "" for k in self.keys)])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TensorBoard(Callback):
+    """Event files for TensorBoard (written by tensorboardX): every log value per epoch, as scalars.
+
+    Training values go to ``<log_dir>/train`` and ``val_*`` values to ``<log_dir>/validation``
+    under the same tag (``epoch_loss``, ``epoch_accuracy``, ...), so TensorBoard draws them on
+    one chart. ``histogram_freq=k`` also writes histograms of every parameter and its last
+    gradient every k epochs. ``pip install "neuronlab[tensorboard]"``; view with
+    ``tensorboard --logdir <log_dir>``.
+    """
+
+    @validated({"histogram_freq": Integer(low=0)})
+    def __init__(self, log_dir="logs", histogram_freq=0):
+        super().__init__()
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError('TensorBoard needs the tensorboardX package: pip install "neuronlab[tensorboard]"') from e
+        self._writer_class = SummaryWriter
+        self.log_dir, self.histogram_freq = os.fspath(log_dir), histogram_freq
+        self._writers = {}
+
+    def _writer(self, which):
+        if which not in self._writers:
+            self._writers[which] = self._writer_class(os.path.join(self.log_dir, which))
+        return self._writers[which]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            which, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            self._writer(which).add_scalar(f"epoch_{tag}", float(value), epoch)
+        if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
+            writer = self._writer("train")
+            for p in self.model.params():
+                writer.add_histogram(p.name, p.value, epoch)
+                writer.add_histogram(f"{p.name}/gradient", p.grad, epoch)
+        for w in self._writers.values():
+            w.flush()
+
+    def on_train_end(self, logs=None):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
