@@ -12,7 +12,7 @@ from neuronlab.playground import Session
 from neuronlab.playground.config import optimizer_params
 from neuronlab.playground.datasets import DATASETS, RADIUS, features, make_data, read_upload
 from neuronlab.playground.detail import GuideWalk, trace_network
-from neuronlab.playground.session import GRID
+from neuronlab.playground.session import GRID, OUTPUT_GRID
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -106,8 +106,8 @@ def test_heatmaps_are_the_layers_predict_on_the_grid():
     hidden = np.frombuffer(base64.b64decode(maps["neurons"][1][2]), np.uint8).reshape(GRID, GRID)[::-1]
     expected = s.model.layers[0].predict(s.grid_F)[:, 2].reshape(GRID, GRID)
     np.testing.assert_allclose(hidden / 127.5 - 1, expected, atol=1 / 127.5 + 1e-9)
-    p = s.model.predict(s.grid_F)[:, 0].reshape(GRID, GRID)
-    out = np.frombuffer(base64.b64decode(maps["output"]), np.uint8).reshape(GRID, GRID)[::-1]
+    p = s.model.predict(s.output_grid_F)[:, 0].reshape(OUTPUT_GRID, OUTPUT_GRID)
+    out = np.frombuffer(base64.b64decode(maps["output"]), np.uint8).reshape(OUTPUT_GRID, OUTPUT_GRID)[::-1]
     np.testing.assert_allclose(out / 127.5 - 1, 2 * p - 1, atol=1 / 127.5 + 1e-9)
 
 

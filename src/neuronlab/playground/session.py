@@ -26,17 +26,24 @@ from . import config as _config
 from . import datasets as _data
 from .detail import GuideWalk, detail_of
 
-__all__ = ["Session", "GRID"]
+__all__ = ["Session", "GRID", "OUTPUT_GRID"]
 
-GRID = 40             # heat maps are GRID x GRID samples of [-R, R]²
+GRID = 40             # the neurons' heat maps are GRID x GRID samples of [-R, R]²
+OUTPUT_GRID = 80      # the decision boundary / regression surface, finer
 _HISTORY = 400        # loss-curve points kept (older ones thinned)
 _VANISH, _EXPLODE = 1e-3, 1e2
 
 
-def _quantised(v: np.ndarray) -> str:
+def _grid(size: int) -> np.ndarray:
+    """size² points (x₁, x₂) covering [-R, R]², row-major with x₁ fastest (row 0 at x₂ = -R)."""
+    g = np.linspace(-_data.RADIUS, _data.RADIUS, size)
+    return np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
+
+
+def _quantised(v: np.ndarray, size: int = GRID) -> str:
     """A heat map in [-1, 1] as base64 bytes 0..255 (row 0 = top, x₂ = +R), 1 byte a cell."""
     q = np.rint((np.clip(v, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    return base64.b64encode(q.reshape(GRID, GRID)[::-1].tobytes()).decode("ascii")
+    return base64.b64encode(q.reshape(size, size)[::-1].tobytes()).decode("ascii")
 
 
 class Session:
@@ -59,8 +66,7 @@ class Session:
         self.version = 0                   # bumped on every change the page should see
         self.data_version = 0
         self.last_used = time.monotonic()
-        g = np.linspace(-_data.RADIUS, _data.RADIUS, GRID)
-        self.grid = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)   # row-major, x₁ fastest
+        self.grid, self.output_grid = _grid(GRID), _grid(OUTPUT_GRID)
         self.reset()
 
     # -- setup ------------------------------------------------------------------------------
@@ -98,6 +104,7 @@ class Session:
             y64 = self.y.astype(np.float64)
             self.y_train, self.y_test = y64[:self.n_train], y64[self.n_train:]
             self.grid_F = _data.features(self.grid, c["features"]).astype(np.float64)
+            self.output_grid_F = _data.features(self.output_grid, c["features"]).astype(np.float64)
             self.model = _config.build_model(c, len(c["features"]))
             self.batch_rng = np.random.default_rng(c["seed"])
             self.order, self.cursor = self.batch_rng.permutation(self.n_train), 0
@@ -169,8 +176,9 @@ class Session:
     def heatmaps(self) -> dict:
         """Every neuron's output on the grid, by each layer's ``predict``: inputs, hidden layers, output.
 
-        Values are scaled into [-1, 1] for colour (a layer whose outputs exceed 1 in size is
-        divided by its largest |h|); the output is 2p − 1 for classification.
+        Values are scaled into [-1, 1] for colour (a neuron whose outputs exceed 1 in size is
+        divided by its largest |h|); the output is 2p − 1 for classification, drawn on a finer
+        grid (``output``, ``output_size``) for the big picture.
         """
         A = self.grid_F
         maps = [[_quantised(A[:, i] / max(1.0, float(np.abs(A[:, i]).max()))) for i in range(A.shape[1])]]
@@ -178,10 +186,14 @@ class Session:
             A = layer.predict(A)
             if isinstance(layer, Dense):
                 maps.append([_quantised(A[:, j] / max(1.0, float(np.abs(A[:, j]).max()))) for j in range(A.shape[1])])
-        out = A[:, 0]
-        surface = 2.0 * out - 1.0 if self.task == "classification" else out
-        maps[-1] = [_quantised(surface)]
-        return {"size": GRID, "radius": _data.RADIUS, "neurons": maps, "output": maps[-1][0]}
+        maps[-1] = [_quantised(self._surface(A[:, 0]))]
+        out = self.model.predict(self.output_grid_F)[:, 0]
+        return {"size": GRID, "radius": _data.RADIUS, "neurons": maps, "output_size": OUTPUT_GRID,
+                "output": _quantised(self._surface(out), OUTPUT_GRID)}
+
+    def _surface(self, out: np.ndarray) -> np.ndarray:
+        """The output as a colour value: 2p − 1 for classification, the prediction for regression."""
+        return 2.0 * out - 1.0 if self.task == "classification" else out
 
     @property
     def task(self) -> str:

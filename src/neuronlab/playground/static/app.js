@@ -42,7 +42,7 @@ function drawHeat(canvas, b64, size) {
   }
   tctx.putImageData(img, 0, 0);
   const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = "high";
   ctx.drawImage(tile, 0, 0, canvas.width, canvas.height);
 }
 
@@ -166,10 +166,12 @@ async function uploadFile(e) {
 }
 
 // ---- the network -----------------------------------------------------------------------------
-const BOX = 40, COLW = 110, ROWH = 52, TOP = 40;
-function layout(widths) {
-  const left = 70;
-  return widths.map((w, K) => Array.from({ length: w }, (_, j) => ({ x: left + K * COLW, y: TOP + j * ROWH })));
+const BOX = 40, ROWH = 50, TOP = 40, LEFT = 70;
+let COLW = 110;
+function layout(widths) {   // columns spread over the panel's width (at most 110 px apart)
+  const room = $("network").clientWidth - LEFT - BOX - 12;
+  COLW = Math.max(60, Math.min(110, room / Math.max(1, widths.length - 1)));
+  return widths.map((w, K) => Array.from({ length: w }, (_, j) => ({ x: LEFT + K * COLW, y: TOP + j * ROWH })));
 }
 
 function drawNetwork() {
@@ -177,7 +179,8 @@ function drawNetwork() {
   const widths = g ? g.widths : st.network.widths, W = g ? g.W : st.network.W;
   const pos = layout(widths);
   net.innerHTML = "";
-  const width = 70 + (widths.length - 1) * COLW + BOX + 20, height = Math.max(...widths) * ROWH + TOP + 10;
+  const width = LEFT + (widths.length - 1) * COLW + BOX + 10, height = Math.max(...widths) * ROWH + TOP + 16;
+  net.style.height = `${Math.max(height, 330)}px`;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("width", width); svg.setAttribute("height", height); net.appendChild(svg);
   const hlN = new Set((g ? g.step.neurons : []).map((a) => a.join(",")));
@@ -250,7 +253,7 @@ function drawNetwork() {
 function drawOutput() {
   const st = P.st, cv = $("output"), ctx = cv.getContext("2d");
   if (!st) return;
-  drawHeat(cv, st.heatmaps.output, st.heatmaps.size);
+  drawHeat(cv, st.heatmaps.output, st.heatmaps.output_size);
   const pts = P.points; if (!pts) return;
   const R = st.heatmaps.radius, s = cv.width / (2 * R), showTest = $("show-test").checked;
   for (let k = 0; k < pts.X.length; k++) {
