@@ -56,9 +56,11 @@ def test_every_optimizer_activation_and_initializer_trains():
         s = Session({"optimizer": name, "lr": 0.01})
         s.step(3)
         assert np.isfinite(s.history[-1][1])
-    for act in ["linear", "sigmoid", "tanh", "relu", "leaky_relu"]:
+    for act in [a for a in nl.activations.names() if a != "softmax"]:
         for init in ["auto", *nl.initializers.names()]:
-            Session({"activation": act, "init": init}).step(2)
+            s = Session({"activation": act, "init": init})
+            s.step(2)
+            assert np.isfinite(s.history[-1][1]) and len(s.heatmaps()["neurons"]) == 4
 
 
 def test_guide_momentum_is_sgd_with_dampening_equal_to_momentum():
@@ -145,6 +147,14 @@ def test_detail_notes_dropout_and_other_optimizers():
     assert "Dropout is off" in notes and "adam" in notes
     with pytest.raises(ValueError, match="layer must be 1 to 3"):
         s.detail(9, 0)
+    with pytest.raises(ValueError, match="sample must be a non-negative integer"):
+        s.detail(1, 0, sample="first")
+
+
+def test_no_hidden_layer_is_logistic_regression():
+    s = Session({"hidden": []})
+    s.step(3)
+    assert s.network()["widths"] == [2, 1] and s.detail(1, 0)["h_in"] == s.F_train[0].tolist()
 
 
 def test_guide_walk_is_the_guides_network_step_by_step():
@@ -215,3 +225,12 @@ def test_python_code_reproduces_the_run(tmp_path, monkeypatch):
     ns = runpy.run_path(str(script))
     for a, b in zip(ns["model"].get_weights(), s.model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_detail_of_an_activation_trace_does_not_walk_says_so():
+    from neuronlab.trace import SUPPORTED_ACTIVATIONS
+
+    for act in sorted(set(nl.activations.names()) - set(SUPPORTED_ACTIVATIONS)):
+        s = Session({"activation": act})
+        with pytest.raises(ValueError, match=f"this network uses {act} \\(training and heat maps work"):
+            s.detail(1, 0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..layers import Dense
 from ..model import Sequential
-from ..trace import Trace, guide_example, trace
+from ..trace import SUPPORTED_ACTIVATIONS, Trace, guide_example, trace
 
 __all__ = ["detail_of", "GuideWalk", "trace_network"]
 
@@ -59,6 +59,11 @@ def detail_of(model: Sequential, f, y, lr: float, K: int, j: int, i: int | None 
     """
     copy = trace_network(model)
     L = len(copy.layers)
+    unsupported = sorted({la.activation.name for la in copy.layers} - set(SUPPORTED_ACTIVATIONS))
+    if unsupported:
+        raise ValueError(f"playground: the neuron detail is nl.trace's walk, which covers "
+                         f"{', '.join(a for a in SUPPORTED_ACTIVATIONS if a != 'softmax')}; this network uses "
+                         f"{', '.join(unsupported)} (training and heat maps work with every activation)")
     if not (isinstance(K, int) and 1 <= K <= L):
         raise ValueError(f"playground: layer must be 1 to {L} (Dense layers, inputs are 0), got {K!r}")
     t = trace(copy, np.asarray(f, dtype=np.float64)[None, :], np.asarray(y, dtype=np.float64)[None, :], lr=lr)

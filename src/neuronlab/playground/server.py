@@ -145,7 +145,7 @@ def create_app(hosts=("127.0.0.1:8000", "localhost:8000"), max_sessions: int = 8
 
     async def step(request: Request):
         sess, body = session_of(request), await body_json(request)
-        n = check("playground", "steps", body.get("steps", 1), Integer(low=1, high=100_000))
+        n = check("playground", "steps", body.get("steps", 1), Integer(low=1, high=10_000))
         out = await run_in_threadpool(sess.step, n)
         return JSONResponse(out)
 

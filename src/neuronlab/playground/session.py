@@ -22,6 +22,7 @@ import numpy as np
 
 from ..core import NonFiniteError
 from ..layers import Dense
+from ..validation import Integer, check
 from . import config as _config
 from . import datasets as _data
 from .detail import GuideWalk, detail_of
@@ -257,7 +258,7 @@ class Session:
         """
         with self.lock:
             if sample is not None:
-                self.selected = {"sample": int(sample)}
+                self.selected = {"sample": check("playground", "sample", sample, Integer(low=0))}
             self.selected.update(layer=layer, neuron=neuron, source=source)
             s = self.selected["sample"]
             if not 0 <= s < self.n_train:

@@ -331,7 +331,10 @@ async function showDetail(K, j, i) {
     fillList($("detail-equations"), d.equations);
     $("detail-notes").textContent = d.notes.join(" ");
     $("detail-hint").textContent = `Sample ${sample}: x = (${d.x.map(fmt).join(", ")}); numbers of nl.trace, η = ${fmt(d.lr)}.`;
-  } catch (e) { showBanner(e.message); }
+  } catch (e) {   // e.g. an activation nl.trace does not walk: said in the panel itself
+    $("detail-summary").innerHTML = ""; fillList($("detail-equations"), []);
+    $("detail-notes").textContent = e.message;
+  }
 }
 
 function fillList(ul, lines) {
