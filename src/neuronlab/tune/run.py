@@ -30,8 +30,6 @@ EXTRA_HINT = 'neuronlab tune needs Ray Tune and Optuna: pip install "neuronlab[t
 
 
 def _require_extra():
-    # Ray's C++ core reads this when it loads: no retry warnings on the console, errors are one line
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         import optuna  # noqa: F401
         import ray  # noqa: F401
