@@ -4,6 +4,7 @@ The browser is Debian's ``chromium`` (``.ci/run`` installs it when missing); Pla
 browser download is not used. The screenshots in docs/figures/playground*.png are taken here.
 """
 
+import os
 import re
 import shutil
 import socket
@@ -18,7 +19,7 @@ from playwright.sync_api import expect, sync_playwright
 import neuronlab as nl
 from neuronlab.playground.server import allowed_hosts, create_app
 
-FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
+FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"   # with NEURONLAB_SCREENSHOTS=1
 TARGET_TEST_LOSS = 0.2   # binary cross-entropy on the circle set, reached by playing
 
 
@@ -37,6 +38,12 @@ def base_url():
     yield f"http://127.0.0.1:{port}/"
     srv.should_exit = True
     thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the screenshots go: docs/figures with NEURONLAB_SCREENSHOTS=1 (for the README), else a temp dir."""
+    return FIGURES if os.environ.get("NEURONLAB_SCREENSHOTS") else tmp_path_factory.mktemp("shots")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +74,7 @@ def loss_of(page, label) -> float:
     return float(page.get_by_label(label, exact=True).text_content())
 
 
-def test_build_play_learn_the_circle_and_read_a_neuron(page):
+def test_build_play_learn_the_circle_and_read_a_neuron(page, shots):
     page.get_by_role("radio", name="circle").click()
     page.get_by_role("button", name="Add a neuron in layer 1").click()
     expect(page.get_by_role("button", name="Neuron 5 of layer 1", exact=True)).to_be_visible()
@@ -92,8 +99,8 @@ def test_build_play_learn_the_circle_and_read_a_neuron(page):
     expect(page.get_by_label("Sample (training set)")).not_to_have_value("0")
     sample = int(page.get_by_label("Sample (training set)").input_value())
     expect(page.locator("#detail-hint")).to_contain_text(f"Sample {sample}:")
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(FIGURES / "playground.png"))
+    page.screenshot(path=str(shots / "playground.png"))
+    assert (shots / "playground.png").stat().st_size > 20_000
 
 
 def test_keyboard_space_plays_and_arrow_steps(page):
@@ -106,7 +113,7 @@ def test_keyboard_space_plays_and_arrow_steps(page):
     expect(page.get_by_role("button", name="Play")).to_be_visible()
 
 
-def test_guide_mode_steps_through_the_guides_network(page):
+def test_guide_mode_steps_through_the_guides_network(page, shots):
     page.get_by_role("button", name="Guide mode").click()
     expect(page.get_by_role("region", name="Guide mode")).to_be_visible()
     expect(page.get_by_role("button", name="Input x1")).to_be_visible()
@@ -119,7 +126,7 @@ def test_guide_mode_steps_through_the_guides_network(page):
     for _ in range(4):
         page.get_by_role("button", name="Next guide step").click()
     expect(page.locator("#guide-title")).to_have_text("Backward: neuron 1 of layer 2")
-    page.screenshot(path=str(FIGURES / "playground-guide.png"))
+    page.screenshot(path=str(shots / "playground-guide.png"))
     page.get_by_role("button", name="Exit guide").click()
     expect(page.get_by_role("region", name="Guide mode")).to_be_hidden()
 
