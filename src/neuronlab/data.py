@@ -118,12 +118,12 @@ class StreamBatches:
     ``steps × epochs`` batches (an infinite generator does).
     """
 
-    def __init__(self, source, steps, where="fit"):
-        self.source, self.where = source, where
-        self.steps = check(where, "steps_per_epoch", steps, Integer(low=1), None)
+    def __init__(self, source, steps, where="fit", arg="steps_per_epoch", once=False):
+        self.source, self.where, self.arg = source, where, arg
+        self.steps = check(where, arg, steps, Integer(low=1), None)
         self.one_shot = iter(source) is source
-        if self.steps is None and self.one_shot:
-            raise ValueError(f"{where}: steps_per_epoch is required when X is a generator or iterator "
+        if self.steps is None and self.one_shot and not once:
+            raise ValueError(f"{where}: {arg} is required when the data is a generator or iterator "
                              "(it cannot be rewound); give the number of batches per epoch")
         self.count = self.steps if self.steps is not None else _length(source)
         self._it = None
@@ -138,7 +138,7 @@ class StreamBatches:
             except StopIteration:
                 if self.steps is not None and b < self.steps:
                     raise ValueError(f"{self.where}: the batch iterable ran out after {b} batches of this epoch "
-                                     f"(steps_per_epoch={self.steps}); give a smaller steps_per_epoch or an "
+                                     f"({self.arg}={self.steps}); give a smaller {self.arg} or an "
                                      "iterable that starts over (a Loader, or a generator that loops)") from None
                 return
             yield _split(batch, self.where)
@@ -179,26 +179,33 @@ class _RowFile:
         self.path, self.shape, self.dtype, self.offset = path, tuple(shape), np.dtype(dtype), offset
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
         self._fd = None
+        self._row_views: dict[int, tuple] = {}
 
     def __len__(self):
         return self.shape[0]
 
     def take(self, idx, out):
-        """out[j] = row idx[j], one ``pread`` per run of consecutive rows."""
+        """out[j] = row idx[j]: one ``pread`` for a run of consecutive rows, else one per row."""
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-        view = memoryview(out.reshape(-1).view(np.uint8))  # out is a C-contiguous buffer of ours
-        rb, j = self.row_bytes, 0
-        while j < len(idx):
-            run = 1
-            while j + run < len(idx) and idx[j + run] == idx[j] + run:
-                run += 1
-            want = run * rb
-            got = os.preadv(self._fd, [view[j * rb:(j + run) * rb]], self.offset + int(idx[j]) * rb)
-            if got != want:
-                raise ValueError(f"{self.path}: the file is shorter than its header says (row {int(idx[j])})")
-            j += run
+        rb, n = self.row_bytes, len(idx)
+        flat = memoryview(out.reshape(-1).view(np.uint8))  # out is a C-contiguous buffer of ours
+        if n and int(idx[-1]) - int(idx[0]) == n - 1 and (n == 1 or bool((np.diff(idx) == 1).all())):
+            self._read(flat, int(idx[0]), n)
+            return out
+        rows = self._row_views.get(id(out))
+        if rows is None or rows[0] is not out:  # the per-row slices of this buffer, made once
+            rows = self._row_views[id(out)] = (out, [flat[j * rb:(j + 1) * rb] for j in range(n)])
+        pread, fd, offsets = os.preadv, self._fd, (np.asarray(idx, dtype=np.int64) * rb + self.offset).tolist()
+        for view, offset in zip(rows[1], offsets):  # the hot loop: ~2.5 µs a row
+            if pread(fd, [view], offset) != rb:
+                raise ValueError(f"{self.path}: the file is shorter than its header says")
         return out
+
+    def _read(self, flat, first, count):
+        if os.preadv(self._fd, [flat[:count * self.row_bytes]], self.offset + first * self.row_bytes) \
+                != count * self.row_bytes:
+            raise ValueError(f"{self.path}: the file is shorter than its header says (rows from {first})")
 
     def close(self):
         if self._fd is not None:
@@ -206,7 +213,7 @@ class _RowFile:
             self._fd = None
 
     def __getstate__(self):
-        return {**self.__dict__, "_fd": None}
+        return {**self.__dict__, "_fd": None, "_row_views": {}}
 
     def __del__(self):
         self.close()
@@ -270,7 +277,7 @@ class Loader:
         if n == 0:
             raise ValueError("Loader: X has no rows")
         self.n = n
-        self._bufs: dict[int, np.ndarray] = {}
+        self._bufs: dict[tuple, np.ndarray] = {}
 
     def __len__(self):
         return -(-self.n // self.batch_size)
@@ -280,12 +287,11 @@ class Loader:
             return None
         if isinstance(src, np.ndarray):
             return src[idx]
-        if k > 0:  # targets and weights are small: fresh arrays
-            return src.take(idx, np.empty((len(idx), *src.shape[1:]), dtype=src.dtype))
-        buf = self._bufs.get(len(idx))
-        if buf is None:  # X: one buffer per batch size, rewritten every batch (copy a batch to keep it)
-            buf = self._bufs[len(idx)] = np.empty((len(idx), *src.shape[1:]), dtype=src.dtype)
-        return src.take(idx, buf)
+        buf = self._bufs.get((k, len(idx)))
+        if buf is None:  # one buffer per source and batch size, rewritten every batch
+            buf = self._bufs[k, len(idx)] = np.empty((len(idx), *src.shape[1:]), dtype=src.dtype)
+        src.take(idx, buf)
+        return buf if k == 0 else buf.copy()  # X is reused (copy a batch to keep it); y and w are small
 
     def __iter__(self):
         order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)

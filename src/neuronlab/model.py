@@ -611,7 +611,8 @@ class Sequential:
         if validation_data is None:
             return None
         if _data.is_batch_stream(validation_data):
-            return ("stream", _data.StreamBatches(validation_data, steps, "fit(validation_data)"))
+            stream = _data.StreamBatches(validation_data, steps, "fit(validation_data)", arg="validation_steps")
+            return ("stream", stream)
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (X_val, y_val) or an iterable of (X, y) batches")
         return ("arrays", *self._check_data(*validation_data, where="fit(validation_data)"))
@@ -740,7 +741,7 @@ class Sequential:
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: X is an iterable of (X, y[, w]) batches, so y and sample_weight must "
                                  "be None")
-            stream = _data.StreamBatches(X, steps, "evaluate")
+            stream = _data.StreamBatches(X, steps, "evaluate", arg="steps", once=True)
             cbs.on_test_begin({})
             logs = self._evaluate_batches(self._validation_batches(("stream", stream)), cbs)
             cbs.on_test_end(logs)
