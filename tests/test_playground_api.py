@@ -126,6 +126,21 @@ def test_session_cap_has_a_clear_message(client):
     assert r.status_code == 503 and "3 open sessions, its limit" in r.json()["error"]
 
 
+def test_sessions_without_a_stream_expire_when_idle(client, monkeypatch):
+    import neuronlab.playground.server as server
+
+    old = [new_session(client) for _ in range(3)]
+    monkeypatch.setattr(server, "IDLE_S", -1.0)      # every session without an event stream is idle
+    sid = new_session(client)
+    assert sid not in old and set(client.app.app.state.sessions) == {sid}
+
+
+def test_request_bodies_are_capped(client):
+    sid = new_session(client)
+    r = client.post(f"/api/config?session={sid}", content=b'{"seed": 1' + b" " * 200_000 + b"}")
+    assert r.status_code == 400 and "at most 100,000" in r.json()["error"]
+
+
 def test_page_and_static_files_carry_no_external_reference(client):
     page = client.get("/")
     assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]

@@ -71,59 +71,83 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(hosts=("127.0.0.1:8000", "localhost:8000"), max_sessions: int = 8):
-    """The ASGI app. ``hosts``: accepted Host headers (see :func:`allowed_hosts`); ``max_sessions`` per server."""
-    sessions: dict[str, Session] = {}
-    streams: dict[str, int] = {}
+def _api(handler):
+    """One error shape for every endpoint: {"error": message} with 400/404/413, never a traceback."""
+    async def endpoint(request: Request):
+        try:
+            return await handler(request)
+        except LookupError as e:
+            return _error(str(e.args[0]), 404)
+        except (ValueError, NeuronlabError) as e:
+            return _error(str(e), 400)
+    return endpoint
 
-    def prune() -> None:
+
+async def _read_body(request: Request, cap: int, name: str) -> bytes:
+    """The request body, refused (ValueError) past ``cap`` bytes, by Content-Length and while reading."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise OverflowError(f"{name}: {int(declared):,} bytes; the playground takes at most {cap:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise OverflowError(f"{name}: over {cap:,} bytes, the playground's limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Playground:
+    """The sessions of one server and the endpoints that act on them (each an ``async def (request)``)."""
+
+    def __init__(self, max_sessions: int):
+        self.sessions: dict[str, Session] = {}
+        self.streams: dict[str, int] = {}      # open event streams per session
+        self.max_sessions = max_sessions
+
+    # -- helpers ------------------------------------------------------------------------------
+    def prune(self) -> None:
+        """Drop sessions with no event stream that were not used for IDLE_S seconds (scripts that left)."""
         now = time.monotonic()
-        for sid in [s for s, sess in sessions.items() if not streams.get(s) and now - sess.last_used > IDLE_S]:
-            sessions.pop(sid, None)
+        idle = [s for s, sess in self.sessions.items() if not self.streams.get(s) and now - sess.last_used > IDLE_S]
+        for sid in idle:
+            self.sessions.pop(sid, None)
 
-    def session_of(request: Request) -> Session:
-        sess = sessions.get(request.query_params.get("session", ""))
+    def session_of(self, request: Request) -> Session:
+        sess = self.sessions.get(request.query_params.get("session", ""))
         if sess is None:
             raise LookupError("this session is closed or unknown (the server restarted?): reload the page")
         return sess
 
+    @staticmethod
     async def body_json(request: Request) -> dict:
-        raw = await request.body()
-        if len(raw) > 100_000:
-            raise ValueError("playground: the request body is over 100 kB")
+        try:
+            raw = await _read_body(request, 100_000, "the request body")
+        except OverflowError as e:
+            raise ValueError(f"playground: {e}") from None
         try:
             data = json.loads(raw or b"{}")
-        except json.JSONDecodeError as e:
-            raise ValueError(f"playground: the request body is not JSON ({e.msg} at character {e.pos})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"playground: the request body is not JSON ({getattr(e, 'msg', e)})") from None
         if not isinstance(data, dict):
             raise ValueError("playground: the request body must be a JSON object")
         return data
 
-    def api(handler):
-        """One error shape for every endpoint: {"error": message} with 400/404/413/503, never a traceback."""
-        async def endpoint(request: Request):
-            try:
-                return await handler(request)
-            except LookupError as e:
-                return _error(str(e.args[0]), 404)
-            except (ValueError, NeuronlabError) as e:
-                return _error(str(e), 400)
-        return endpoint
-
-    async def new_session(request: Request):
-        prune()
-        if len(sessions) >= max_sessions:
-            return _error(f"The playground already has {len(sessions)} open sessions, its limit: close another "
+    # -- endpoints ----------------------------------------------------------------------------
+    async def new_session(self, request: Request):
+        self.prune()
+        if len(self.sessions) >= self.max_sessions:
+            return _error(f"The playground already has {len(self.sessions)} open sessions, its limit: close another "
                           f"tab (or start the server with a larger --max-sessions) and reload.", 503)
         sid = secrets.token_urlsafe(12)
-        sessions[sid] = await run_in_threadpool(Session)
-        return JSONResponse({"session": sid, "max_sessions": max_sessions})
+        self.sessions[sid] = await run_in_threadpool(Session)
+        return JSONResponse({"session": sid, "max_sessions": self.max_sessions})
 
-    async def close_session(request: Request):
-        sessions.pop(request.query_params.get("session", ""), None)
+    async def close_session(self, request: Request):
+        self.sessions.pop(request.query_params.get("session", ""), None)
         return JSONResponse({"closed": True})
 
-    async def options(request: Request):
+    async def options(self, request: Request):
         return JSONResponse({
             "datasets": {"classification": list(_data.CLASSIFICATION), "regression": list(_data.REGRESSION)},
             "features": {k: v[0] for k, v in _data.FEATURES.items()}, "losses": LOSSES,
@@ -133,29 +157,27 @@ def create_app(hosts=("127.0.0.1:8000", "localhost:8000"), max_sessions: int = 8
             "defaults": DEFAULTS, "max_layers": MAX_LAYERS, "max_neurons": MAX_NEURONS, "speeds": list(_SPEEDS),
             "max_upload_bytes": _data.MAX_UPLOAD_BYTES})
 
-    async def state(request: Request):
-        sess = session_of(request)
+    async def state(self, request: Request):
+        sess = self.session_of(request)
         points = request.query_params.get("points", "1") != "0"
         return JSONResponse(await run_in_threadpool(sess.state, points))
 
-    async def config(request: Request):
-        sess, change = session_of(request), await body_json(request)
+    async def config(self, request: Request):
+        sess, change = self.session_of(request), await self.body_json(request)
         await run_in_threadpool(sess.configure, change)
         return JSONResponse(await run_in_threadpool(sess.state))
 
-    async def step(request: Request):
-        sess, body = session_of(request), await body_json(request)
+    async def step(self, request: Request):
+        sess, body = self.session_of(request), await self.body_json(request)
         n = check("playground", "steps", body.get("steps", 1), Integer(low=1, high=10_000))
-        out = await run_in_threadpool(sess.step, n)
-        return JSONResponse(out)
+        return JSONResponse(await run_in_threadpool(sess.step, n))
 
-    async def reset(request: Request):
-        sess = session_of(request)
-        await run_in_threadpool(sess.reset)
+    async def reset(self, request: Request):
+        await run_in_threadpool(self.session_of(request).reset)
         return JSONResponse({"step": 0})
 
-    async def play(request: Request):
-        sess, body = session_of(request), await body_json(request)
+    async def play(self, request: Request):
+        sess, body = self.session_of(request), await self.body_json(request)
         with sess.lock:
             if "playing" in body:
                 sess.playing = check("playground", "playing", body["playing"], Boolean())
@@ -165,68 +187,63 @@ def create_app(hosts=("127.0.0.1:8000", "localhost:8000"), max_sessions: int = 8
             sess.version += 1
         return JSONResponse({"playing": sess.playing, "speed": sess.speed})
 
-    async def detail(request: Request):
-        sess, body = session_of(request), await body_json(request)
-        out = await run_in_threadpool(sess.detail, body.get("layer"), body.get("neuron"), body.get("source"),
-                                      body.get("sample"))
-        return JSONResponse(out)
+    async def detail(self, request: Request):
+        sess, body = self.session_of(request), await self.body_json(request)
+        return JSONResponse(await run_in_threadpool(sess.detail, body.get("layer"), body.get("neuron"),
+                                                    body.get("source"), body.get("sample")))
 
-    async def guide(request: Request):
-        sess, body = session_of(request), await body_json(request)
+    async def guide(self, request: Request):
+        sess, body = self.session_of(request), await self.body_json(request)
         action = body.get("action", "start")
         out = await run_in_threadpool(sess.start_guide if action == "start" else lambda: sess.guide_move(action))
         return JSONResponse(out)
 
-    async def upload(request: Request):
-        sess = session_of(request)
-        name = request.query_params.get("filename", "upload.csv")
-        declared = request.headers.get("content-length")
-        cap = _data.MAX_UPLOAD_BYTES
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            return _error(f"{name[:80]}: the file is {int(declared):,} bytes; the playground takes at most "
-                          f"{cap:,}", 413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                return _error(f"{name[:80]}: the file is over {cap:,} bytes, the playground's limit", 413)
-            chunks.append(chunk)
-        await run_in_threadpool(sess.set_upload, b"".join(chunks), name)
+    async def upload(self, request: Request):
+        sess = self.session_of(request)
+        name = "".join(c for c in request.query_params.get("filename", "upload.csv")[:80] if c.isprintable())
+        try:
+            data = await _read_body(request, _data.MAX_UPLOAD_BYTES, name)
+        except OverflowError as e:
+            return _error(f"{e} (the file is too large)", 413)
+        await run_in_threadpool(sess.set_upload, data, name)
         return JSONResponse({"dataset": sess.config["dataset"], "n_samples": len(sess.X)})
 
-    async def model_file(request: Request):
-        sess = session_of(request)
-        data = await run_in_threadpool(sess.model_bytes)
+    async def model_file(self, request: Request):
+        data = await run_in_threadpool(self.session_of(request).model_bytes)
         return Response(data, media_type="application/octet-stream",
                         headers={"Content-Disposition": 'attachment; filename="playground.safetensors"'})
 
-    async def code(request: Request):
-        sess = session_of(request)
-        return PlainTextResponse(sess.python_code(), media_type="text/x-python",
+    async def code(self, request: Request):
+        return PlainTextResponse(self.session_of(request).python_code(), media_type="text/x-python",
                                  headers={"Content-Disposition": 'attachment; filename="playground_run.py"'})
 
-    async def events(request: Request):
-        sid = request.query_params.get("session", "")
-        sess = session_of(request)
-        return StreamingResponse(_event_stream(sid, sess, sessions, streams), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    async def events(self, request: Request):
+        sid, sess = request.query_params.get("session", ""), self.session_of(request)
+        return StreamingResponse(_event_stream(sid, sess, self.sessions, self.streams),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    async def index(request: Request):
+    async def index(self, request: Request):
         page = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
         return Response(page, media_type="text/html", headers=_PAGE_HEADERS)
 
-    routes = [Route("/", index), Route("/api/options", api(options)),
-              Route("/api/session", api(new_session), methods=["POST"]),
-              Route("/api/close", api(close_session), methods=["POST"]),
-              Route("/api/state", api(state)), Route("/api/config", api(config), methods=["POST"]),
-              Route("/api/step", api(step), methods=["POST"]), Route("/api/reset", api(reset), methods=["POST"]),
-              Route("/api/play", api(play), methods=["POST"]), Route("/api/detail", api(detail), methods=["POST"]),
-              Route("/api/guide", api(guide), methods=["POST"]), Route("/api/upload", api(upload), methods=["POST"]),
-              Route("/api/model", api(model_file)), Route("/api/code", api(code)),
-              Route("/api/events", api(events)),
-              Mount("/static", StaticFiles(directory=str(resources.files(__package__).joinpath("static"))))]
+
+def create_app(hosts=("127.0.0.1:8000", "localhost:8000"), max_sessions: int = 8):
+    """The ASGI app. ``hosts``: accepted Host headers (see :func:`allowed_hosts`); ``max_sessions`` per server.
+
+    The Starlette app is ``create_app(...).app``; its ``state.sessions`` maps session ids to
+    :class:`~neuronlab.playground.session.Session`.
+    """
+    pg = _Playground(max_sessions)
+    get = [("/api/options", pg.options), ("/api/state", pg.state), ("/api/model", pg.model_file),
+           ("/api/code", pg.code), ("/api/events", pg.events)]
+    post = [("/api/session", pg.new_session), ("/api/close", pg.close_session), ("/api/config", pg.config),
+            ("/api/step", pg.step), ("/api/reset", pg.reset), ("/api/play", pg.play), ("/api/detail", pg.detail),
+            ("/api/guide", pg.guide), ("/api/upload", pg.upload)]
+    routes = [Route("/", pg.index)] + [Route(path, _api(fn)) for path, fn in get]
+    routes += [Route(path, _api(fn), methods=["POST"]) for path, fn in post]
+    routes.append(Mount("/static", StaticFiles(directory=str(resources.files(__package__).joinpath("static")))))
     app = Starlette(routes=routes)
-    app.state.sessions, app.state.streams = sessions, streams
+    app.state.sessions, app.state.streams = pg.sessions, pg.streams
     return HostOriginGuard(app, set(hosts))
 
 
