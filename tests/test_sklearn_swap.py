@@ -155,6 +155,18 @@ def test_lbfgs_follows_sklearns_path_and_reaches_its_loss(kind):
     assert len(ours.loss_curve_) == ours.n_iter_ and ours.loss_curve_[-1] == pytest.approx(ours.loss_)
 
 
+def test_lbfgs_in_float32_for_float32_data_as_sklearn():
+    # scipy keeps L-BFGS-B's state in float64 but hands the weights over in x0's dtype: scikit-learn's
+    # network then computes in float32 for float32 X, and so does neuronlab's
+    _, X, y = _data("multiclass")
+    params = dict(BASE, solver="lbfgs", max_iter=8)
+    theirs = sk.MLPClassifier(**params).fit(X.astype(np.float32), y)
+    ours = nls.MLPClassifier(**params).fit(X.astype(np.float32), y)
+    assert ours.model_.dtype == np.float32
+    _assert_same_weights(theirs, ours, atol=1e-4)
+    assert ours.loss_ == pytest.approx(theirs.loss_, abs=1e-5)
+
+
 def test_lbfgs_warns_at_max_iter_and_has_no_partial_fit():
     _, X, y = _data("multiclass")
     for Est in (sk.MLPClassifier, nls.MLPClassifier):

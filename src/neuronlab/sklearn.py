@@ -16,7 +16,8 @@ float64 for sgd and adam; lbfgs reaches scikit-learn's loss):
   ∂L/∂Z = w_i (P_i − Y_i) / Σ_i w_i at the output, as scikit-learn's backpropagation;
 - its stochastic solvers: "sgd" (momentum, Nesterov, ``learning_rate`` schedules) and "adam"
   (ε added to √v before the bias correction); "lbfgs" through ``scipy.optimize.minimize``
-  (L-BFGS-B, float64) on the full-batch loss and gradient of :meth:`Sequential.loss_and_grads`;
+  (L-BFGS-B) on the full-batch loss and gradient of :meth:`Sequential.loss_and_grads`, its state in
+  float64 and the network in X's dtype (float32 X stays float32, as scikit-learn);
 - the stopping rule: an epoch does not improve when its training loss is above
   ``best_loss_ - tol`` (or, with ``early_stopping``, its validation score below
   ``best_validation_score_ + tol``); training stops when more than ``n_iter_no_change`` epochs in
@@ -55,7 +56,6 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import compute_sample_weight
-    from sklearn.utils import shuffle as sk_shuffle
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
@@ -109,13 +109,41 @@ class _SklearnScaled:
 
 
 class _LogLoss(_SklearnScaled, CategoricalCrossEntropy):
-    """−mean_i log P_{i, y_i}: neuronlab's categorical cross-entropy already is scikit-learn's."""
+    """−mean_i log P_{i, y_i}: neuronlab's categorical cross-entropy already is scikit-learn's.
+
+    ``Sequential.loss_and_grads`` asks for the value, then for the gradient of the same (out, Y, w):
+    from logits with integer labels the value is computed in one pass with its gradient
+    (``CategoricalCrossEntropy.value_and_gradient``), which the next ``gradient`` call on those
+    same arrays takes instead of a second softmax (the small batches' hot path).
+    """
+
+    _pending = None  # (out, Y, w, ∂C/∂Z) of the last value, until the gradient is asked for
 
     @staticmethod
     def value_factor(k):
         return 1.0
 
     grad_factor = value_factor
+
+    def value(self, out, Y, w=None):
+        if not (self.from_logits and Y.ndim == out.ndim - 1):
+            return super().value(out, Y, w)
+        loss, G = CategoricalCrossEntropy.value_and_gradient(self, out, Y, w)
+        self._pending = (out, Y, w, G)
+        return loss * self._factors(out, w)[0]
+
+    def gradient(self, out, Y, w=None):
+        pending, self._pending = self._pending, None
+        if pending is None or pending[0] is not out or pending[1] is not Y or pending[2] is not w:
+            return super().gradient(out, Y, w)
+        G = pending[3]
+        G *= self._factors(out, w)[1]
+        return G
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_pending", None)
+        return state
 
 
 class _BinaryLogLoss(_SklearnScaled, BinaryCrossEntropy):
@@ -402,8 +430,6 @@ class _BaseMLP(BaseEstimator):
     def _validate_X_y(self, X, y, reset: bool, solver: str):
         if not reset:
             dtype = self.model_.dtype
-        elif solver == "lbfgs":
-            dtype = np.float64  # scipy's L-BFGS-B works in float64
         else:
             dtype = [np.float64, np.float32] if self.dtype is None else np.dtype(self.dtype)
         X, y = validate_data(self, X, y, reset=reset, dtype=dtype, multi_output=True, accept_sparse=["csr", "csc"],
@@ -496,8 +522,10 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         try:
             for _ in range(self.max_iter):
-                if self.shuffle:
-                    order = sk_shuffle(order, random_state=rs)
+                if self.shuffle:  # sklearn.utils.shuffle(order, random_state=rs), without its per-call checks
+                    perm = np.arange(n)
+                    rs.shuffle(perm)
+                    order = order[perm]
                 self.loss_ = self._epoch(X, Y, w, order if self.shuffle else None, K)
                 self.n_iter_ += 1
                 self.t_ += n
@@ -605,7 +633,10 @@ class _BaseMLP(BaseEstimator):
 
     # -- lbfgs -----------------------------------------------------------------------------
     def _fit_lbfgs(self, X, Y, w):
-        """Minimise the full-batch loss (penalty included) with scipy's L-BFGS-B from the current weights."""
+        """Minimise the full-batch loss (penalty included) with scipy's L-BFGS-B from the current weights.
+
+        max_iter, max_fun and tol are L-BFGS-B's maxiter, maxfun and gtol, as scikit-learn's.
+        """
         params = self.model_.params()
         ends = np.cumsum([p.value.size for p in params])
 
@@ -616,14 +647,16 @@ class _BaseMLP(BaseEstimator):
         def loss_and_gradient(theta):
             unpack(theta)
             loss = self._full_loss_and_grads(X, Y, w)
-            return loss, np.concatenate([p.grad.reshape(-1) for p in params]).astype(np.float64, copy=False)
+            return loss, np.concatenate([p.grad.reshape(-1) for p in params])
 
         def record(intermediate_result):
             self.loss_curve_.append(float(intermediate_result.fun))
             if self.verbose:
                 print(f"Iteration {len(self.loss_curve_)}, loss = {intermediate_result.fun:.8f}")
 
-        x0 = np.concatenate([p.value.reshape(-1) for p in params]).astype(np.float64)
+        # scipy keeps L-BFGS-B's state in float64 and hands theta over in x0's dtype: the network
+        # computes in its own dtype (float32 for float32 X), as scikit-learn's
+        x0 = np.concatenate([p.value.reshape(-1) for p in params])
         res = scipy.optimize.minimize(loss_and_gradient, x0, method="L-BFGS-B", jac=True, callback=record,
                                       options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         unpack(res.x)
@@ -775,7 +808,7 @@ _PARAMS_DOC = """
         momentum, nesterovs_momentum, beta_1, beta_2 and epsilon.
     dtype : {None, "float32", "float64"}, default=None
         The network's dtype; None follows X as scikit-learn does (float32 stays float32, the rest is
-        float64). lbfgs always computes in float64.
+        float64); so does lbfgs, whose L-BFGS-B state scipy keeps in float64.
     optimizer : str, optional
         Alias of ``solver`` (neuronlab's earlier name); wins when given.
     lr : float, optional
