@@ -174,7 +174,7 @@ function layout(widths) {   // columns spread over the panel's width (at most 11
   return widths.map((w, K) => Array.from({ length: w }, (_, j) => ({ x: LEFT + K * COLW, y: TOP + j * ROWH })));
 }
 
-function drawNetwork() {
+function drawNetwork() {   // the playground's network, or the guide's 4-2-1 network in guide mode
   const st = P.st, g = st.guide, net = $("network");
   const widths = g ? g.widths : st.network.widths, W = g ? g.W : st.network.W;
   const pos = layout(widths);
@@ -183,70 +183,76 @@ function drawNetwork() {
   net.style.height = `${Math.max(height, 330)}px`;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("width", width); svg.setAttribute("height", height); net.appendChild(svg);
-  const hlN = new Set((g ? g.step.neurons : []).map((a) => a.join(",")));
-  const hlL = new Set((g ? g.step.links : []).map((a) => a.join(",")));
+  drawLinks(svg, pos, W, g);
+  widths.forEach((w, K) => {
+    for (let j = 0; j < w; j++) drawNeuron(net, pos[K][j], K, j, widths.length, g);
+    if (!g && K > 0 && K < widths.length - 1) drawColumnButtons(net, pos[K][0].x, K);
+    const head = document.createElement("span"); head.className = "colhead";
+    head.style.left = `${pos[K][0].x - 15}px`; head.style.top = "22px";
+    head.textContent = K === 0 ? "" : (K === widths.length - 1 ? "output" : `${w} neurons`);
+    net.appendChild(head);
+  });
+}
+
+function drawLinks(svg, pos, W, g) {   // width ∝ |W_ij|, blue for W > 0, orange for W < 0
+  const hl = new Set((g ? g.step.links : []).map((a) => a.join(",")));
   let maxW = 1e-9;
   for (const M of W) for (const row of M) for (const v of row) maxW = Math.max(maxW, Math.abs(v));
   W.forEach((M, k) => M.forEach((row, i) => row.forEach((w, j) => {
     const a = pos[k][i], b = pos[k + 1][j], K = k + 1;
     const d = `M${a.x + BOX},${a.y + BOX / 2} C${a.x + BOX + 35},${a.y + BOX / 2} ${b.x - 35},${b.y + BOX / 2} ${b.x},${b.y + BOX / 2}`;
     const p = document.createElementNS(svg.namespaceURI, "path");
-    p.setAttribute("d", d); p.setAttribute("class", "link" + (hlL.has(`${K},${i},${j}`) ? " hl" : ""));
+    p.setAttribute("d", d); p.setAttribute("class", "link" + (hl.has(`${K},${i},${j}`) ? " hl" : ""));
     const c = colour(w >= 0 ? 0.8 : -0.8);
     p.setAttribute("stroke", `rgb(${c.join(",")})`); p.setAttribute("stroke-width", (0.5 + 5 * Math.abs(w) / maxW).toFixed(2));
     svg.appendChild(p);
-    if (!g) {
-      const hit = document.createElementNS(svg.namespaceURI, "path");
-      hit.setAttribute("d", d); hit.setAttribute("class", "hit"); hit.setAttribute("role", "button"); hit.setAttribute("tabindex", "0");
-      hit.setAttribute("aria-label", `Link from neuron ${i + 1} of layer ${K - 1} to neuron ${j + 1} of layer ${K}: W = ${fmt(w)}`);
-      hit.addEventListener("click", () => showDetail(K, j, i));
-      svg.appendChild(hit);
-    }
+    if (g) return;
+    const hit = document.createElementNS(svg.namespaceURI, "path");   // a wider, invisible target for the click
+    hit.setAttribute("d", d); hit.setAttribute("class", "hit"); hit.setAttribute("role", "button"); hit.setAttribute("tabindex", "0");
+    hit.setAttribute("aria-label", `Link from neuron ${i + 1} of layer ${K - 1} to neuron ${j + 1} of layer ${K}: W = ${fmt(w)}`);
+    hit.addEventListener("click", () => showDetail(K, j, i));
+    hit.addEventListener("keydown", (e) => { if (e.key === "Enter") showDetail(K, j, i); });
+    svg.appendChild(hit);
   })));
-  const maps = g ? null : st.heatmaps;
-  widths.forEach((w, K) => {
-    for (let j = 0; j < w; j++) {
-      const b = document.createElement("button"), at = pos[K][j];
-      b.type = "button"; b.className = "neuron";
-      b.style.left = `${at.x}px`; b.style.top = `${at.y}px`;
-      const name = K === 0 ? `Input ${g ? `x${j + 1}` : st.network.inputs[j]}` : (K === widths.length - 1 ? `Output neuron ${j + 1}` : `Neuron ${j + 1} of layer ${K}`);
-      b.setAttribute("aria-label", name);
-      if (hlN.has(`${K},${j}`) || (P.selected && P.selected[2] == null && P.selected[0] === K && P.selected[1] === j && !g)) b.classList.add("hl");
-      if (maps) {
-        const cv = document.createElement("canvas"); cv.width = cv.height = BOX; b.appendChild(cv);
-        drawHeat(cv, maps.neurons[K][j], maps.size);
-      } else {
-        const v = document.createElement("span"); v.className = "val";
-        const known = K === 0 ? null : g.values[`${K},${j}`];
-        v.textContent = K === 0 ? fmt(g.x[j]) : (known ? `h ${fmt(known.h)}` : "");
-        b.appendChild(v);
-        if (known && known.dC_dZ !== undefined) {
-          const d = document.createElement("span"); d.className = "neuron-delta";
-          d.style.left = `${at.x - 10}px`; d.style.top = `${at.y + BOX + 1}px`; d.textContent = `∂C/∂Z ${fmt(known.dC_dZ)}`;
-          net.appendChild(d);
-        }
-      }
-      if (K > 0 && !g) b.addEventListener("click", () => showDetail(K, j, null));
-      net.appendChild(b);
-      if (K === 0 && !g) {
-        const l = document.createElement("span"); l.className = "neuron-label";
-        l.style.left = `${at.x - 66}px`; l.style.top = `${at.y + 12}px`; l.textContent = st.network.inputs[j]; net.appendChild(l);
-      }
+}
+
+function drawNeuron(net, at, K, j, nLayers, g) {   // a button with the neuron's heat map (or guide values)
+  const st = P.st, b = document.createElement("button");
+  b.type = "button"; b.className = "neuron";
+  b.style.left = `${at.x}px`; b.style.top = `${at.y}px`;
+  const input = g ? `x${j + 1}` : st.network.inputs[j];
+  b.setAttribute("aria-label", K === 0 ? `Input ${input}` : (K === nLayers - 1 ? `Output neuron ${j + 1}` : `Neuron ${j + 1} of layer ${K}`));
+  const chosen = P.selected && P.selected[2] == null && P.selected[0] === K && P.selected[1] === j;
+  if ((g && g.step.neurons.some((n) => n[0] === K && n[1] === j)) || (!g && chosen)) b.classList.add("hl");
+  if (!g) {
+    const cv = document.createElement("canvas"); cv.width = cv.height = BOX; b.appendChild(cv);
+    drawHeat(cv, st.heatmaps.neurons[K][j], st.heatmaps.size);
+    if (K > 0) b.addEventListener("click", () => showDetail(K, j, null));
+  } else {
+    const v = document.createElement("span"), known = K === 0 ? null : g.values[`${K},${j}`];
+    v.className = "val"; v.textContent = K === 0 ? fmt(g.x[j]) : (known ? `h ${fmt(known.h)}` : "");
+    b.appendChild(v);
+    if (known && known.dC_dZ !== undefined) {
+      const d = document.createElement("span"); d.className = "neuron-delta";
+      d.style.left = `${at.x - 10}px`; d.style.top = `${at.y + BOX + 1}px`; d.textContent = `∂C/∂Z ${fmt(known.dC_dZ)}`;
+      net.appendChild(d);
     }
-    if (!g && K > 0 && K < widths.length - 1) {
-      const x = pos[K][0].x;
-      for (const [d, sym] of [[+1, "+"], [-1, "−"]]) {
-        const cb = document.createElement("button"); cb.type = "button"; cb.className = "colbtn"; cb.textContent = sym;
-        cb.setAttribute("aria-label", `${d > 0 ? "Add" : "Remove"} a neuron in layer ${K}`);
-        cb.style.left = `${x + (d > 0 ? 0 : 22)}px`; cb.style.top = "0px";
-        cb.addEventListener("click", () => changeNeurons(K - 1, d)); net.appendChild(cb);
-      }
-    }
-    const head = document.createElement("span"); head.className = "colhead";
-    head.style.left = `${pos[K][0].x - 15}px`; head.style.top = "22px";
-    head.textContent = K === 0 ? "" : (K === widths.length - 1 ? "output" : `${w} neurons`);
-    net.appendChild(head);
-  });
+  }
+  if (K === 0) {
+    const l = document.createElement("span"); l.className = "neuron-label";
+    l.style.left = `${at.x - 66}px`; l.style.top = `${at.y + 12}px`;
+    l.textContent = g ? `x${"₁₂₃₄₅₆₇₈"[j] || j + 1}` : input; net.appendChild(l);
+  }
+  net.appendChild(b);
+}
+
+function drawColumnButtons(net, x, K) {   // + / − neurons of hidden layer K
+  for (const [d, sym] of [[+1, "+"], [-1, "−"]]) {
+    const cb = document.createElement("button"); cb.type = "button"; cb.className = "colbtn"; cb.textContent = sym;
+    cb.setAttribute("aria-label", `${d > 0 ? "Add" : "Remove"} a neuron in layer ${K}`);
+    cb.style.left = `${x + (d > 0 ? 0 : 22)}px`; cb.style.top = "0px";
+    cb.addEventListener("click", () => changeNeurons(K - 1, d)); net.appendChild(cb);
+  }
 }
 
 // ---- output, curves, gradients -------------------------------------------------------------
