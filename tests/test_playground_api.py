@@ -114,6 +114,8 @@ def test_host_and_origin_are_checked(client):
     assert client.get("/api/options", headers={"Host": "evil.example"}).status_code == 403
     r = client.post("/api/session", headers={"Origin": "http://evil.example"})
     assert r.status_code == 403 and "DNS rebinding" in r.json()["error"]
+    assert client.post("/api/session", headers={"Origin": "null"}).status_code == 403   # sandboxed frames
+    assert client.post("/api/session", headers={"Origin": "https://testserver"}).status_code == 403
     assert client.post("/api/session", headers={"Origin": "http://testserver"}).status_code == 200
     assert allowed_hosts("127.0.0.1", 8000) == {"127.0.0.1:8000", "localhost:8000", "[::1]:8000"}
     assert allowed_hosts("192.168.1.5", 80) == {"192.168.1.5:80"}

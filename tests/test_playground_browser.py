@@ -76,6 +76,11 @@ def loss_of(page, label) -> float:
 
 def test_build_play_learn_the_circle_and_read_a_neuron(page, shots):
     page.get_by_role("radio", name="circle").click()
+    page.get_by_role("button", name="Add hidden layer").click()
+    expect(page.locator("#layer-count")).to_have_text("3 hidden layers")
+    expect(page.get_by_role("button", name="Neuron 2 of layer 3", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Remove hidden layer").click()
+    expect(page.locator("#layer-count")).to_have_text("2 hidden layers")
     page.get_by_role("button", name="Add a neuron in layer 1").click()
     expect(page.get_by_role("button", name="Neuron 5 of layer 1", exact=True)).to_be_visible()
     page.get_by_label("Learning rate η").fill("0.3")

@@ -58,7 +58,7 @@ class HostOriginGuard:
             bad = None
             if host not in self.hosts:
                 bad = f"Host {host[:100]!r} is not this server's"
-            elif origin is not None and origin != "null" and origin not in {f"http://{h}" for h in self.hosts}:
+            elif origin is not None and origin not in {f"http://{h}" for h in self.hosts}:  # "null" included
                 bad = f"Origin {origin[:100]!r} is not this server's"
             if bad:
                 response = JSONResponse({"error": f"refused: {bad} (DNS rebinding protection)"}, status_code=403)
