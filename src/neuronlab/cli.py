@@ -103,6 +103,8 @@ if click is not None:
                                       "stratified --test-fraction of it.")
     @click.option("--test-fraction", type=float, help="Share held out as test set when the data has none [0.1].")
     @click.option("--label-column", help="CSV label column: index or header name [auto: label/target/class or first].")
+    @click.option("--header/--no-header", default=None, help="Whether a CSV's first line is a header [auto: a header "
+                                                               "when it holds a label name or text above numbers].")
     @click.option("--model", type=click.Choice(_zoo.names(), case_sensitive=False), help="Model from the zoo [mlp].")
     @click.option("--layers", help="Hidden layer widths, comma-separated [512,256]; '' for none.")
     @click.option("--activation", type=click.Choice(_activations.names(), case_sensitive=False),

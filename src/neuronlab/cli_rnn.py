@@ -36,9 +36,10 @@ __all__ = ["generate"]
               help="Sampling temperature: < 1 safer, > 1 wilder.")
 @click.option("--prime", default="ROMEO:\n", show_default=True, help="Text the model reads before generating.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--force", is_flag=True, help="Replace an existing --save file.")
 @click.option("--log-every", default=100, show_default=True, type=click.IntRange(min=1))
 def generate(model_path, text_path, steps, units, embed_dim, seq_len, batch_size, lr, clipnorm, save_path, length,
-             temperature, prime, seed, log_every):
+             temperature, prime, seed, log_every, force):
     """Train a character-level LSTM (Embedding → LSTM → Dense softmax) and sample text from it.
 
     Without --model, trains on Tiny Shakespeare (90% train, 10% validation) for --steps
@@ -70,6 +71,9 @@ def generate(model_path, text_path, steps, units, embed_dim, seq_len, batch_size
         if len(text) < 10 * (seq_len + 2):
             raise click.UsageError(f"--text: {len(text)} characters are too few for --seq-len {seq_len}")
         vocab = seq.CharVocab(text)
+        _check_prime(prime, vocab)  # before minutes of training, not after
+        if os.path.lexists(save_path) and not force:
+            raise click.UsageError(f"--save: {save_path} exists; give --force to replace it, or another --save")
         tokens = vocab.encode(text)
         split = int(0.9 * len(tokens))
         click.echo(f"text: {len(text):,} characters, {vocab.size} distinct; training on the first 90%")
@@ -85,13 +89,19 @@ def generate(model_path, text_path, steps, units, embed_dim, seq_len, batch_size
         model.save(save_path, include_optimizer=False,
                    extra={"chars": vocab.chars, "log": log, "seq_len": seq_len, "text": text_path or "tinyshakespeare"})
         click.echo(f"saved {save_path}")
-    missing = sorted(set(prime) - set(vocab.chars))
-    if missing:
-        raise click.UsageError(f"--prime: characters {''.join(missing)!r} are not in the model's vocabulary")
+    _check_prime(prime, vocab)
     with seq.single_blas_thread():
         out = seq.sample_chars(model, vocab, length, prime=prime, temperature=temperature, seed=seed)
     click.echo("-" * 60)
-    click.echo(prime + out)
+    from .text import printable  # (a model file chooses the characters: never terminal control)
+
+    click.echo("\n".join(printable(line) for line in (prime + out).split("\n")))
+
+
+def _check_prime(prime, vocab) -> None:
+    missing = sorted(set(prime) - set(vocab.chars))
+    if missing:
+        raise click.UsageError(f"--prime: characters {''.join(missing)!r} are not in the model's vocabulary")
 
 
 if __name__ == "__main__":  # pragma: no cover

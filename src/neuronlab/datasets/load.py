@@ -2,7 +2,8 @@
 
 PATH may be a folder of IDX files named as MNIST's (``train-images-idx3-ubyte[.gz]``,
 ``t10k-labels-idx1-ubyte[.gz]``, ...: Fashion-MNIST, EMNIST and KMNIST come this way), a
-CSV file, or an ``.npz`` archive. Sources without a test split get a stratified one.
+CSV file (``.csv``, ``.tsv``, ``.txt``, each also ``.gz``/``.bz2``/``.xz``), or an ``.npz``
+archive. Sources without a test split get a stratified one.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ def load_idx_folder(folder):
     return train, test
 
 
-def read_source(spec, label_column, download, cache, log):
+CSV_SUFFIXES = tuple(f"{ext}{z}" for ext in (".csv", ".tsv", ".txt") for z in ("", ".gz", ".bz2", ".xz"))
+
+
+def read_source(spec, label_column, download, cache, log, header="auto"):
     """→ (X_train, y_train, X_test, y_test, name, classes or None)."""
     key = str(spec).lower()
     if key == "mnist":
@@ -117,8 +121,8 @@ def read_source(spec, label_column, download, cache, log):
         raise DataError(f"{path}: no such file or folder (and not a dataset name: mnist, "
                         f"{', '.join(SOURCES.keys() - {'mnist'})})")
     low = path.lower()
-    if low.endswith((".csv", ".tsv", ".txt", ".csv.gz")):
-        X, y = read_csv(path, label_column=label_column)
+    if low.endswith(CSV_SUFFIXES):
+        X, y = read_csv(path, label_column=label_column, header=header)
         if y is None:
             raise DataError(f"{path}: no label column")
         return X, y, None, None, os.path.basename(path), None
@@ -134,7 +138,7 @@ def read_source(spec, label_column, download, cache, log):
 
 
 def load_data(spec="mnist", test_data=None, test_fraction: float = 0.1, seed=0, label_column="auto",
-              download: bool = True, cache: str | None = None, log=None) -> Dataset:
+              download: bool = True, cache: str | None = None, log=None, header="auto") -> Dataset:
     """Load a dataset by name or path, with integer labels and a test split.
 
     Parameters
@@ -146,11 +150,13 @@ def load_data(spec="mnist", test_data=None, test_fraction: float = 0.1, seed=0, 
         A separate test set (same formats); its training part, or all of it, is used.
     test_fraction : float
         Share held out (stratified, drawn from ``seed``) when the source has no test split.
+    header : "auto" or bool
+        Whether a CSV's first line is a header (see :func:`read_csv`).
     """
-    X, y, Xt, yt, name, classes = read_source(spec, label_column, download, cache, log)
+    X, y, Xt, yt, name, classes = read_source(spec, label_column, download, cache, log, header)
     test_source = "test set"
     if test_data is not None:
-        X2, y2, Xt2, yt2, tname, _ = read_source(test_data, label_column, download, cache, log)
+        X2, y2, Xt2, yt2, tname, _ = read_source(test_data, label_column, download, cache, log, header)
         Xt, yt = (Xt2, yt2) if Xt2 is not None else (X2, y2)
         test_source = f"test data {tname}"
     if Xt is not None and Xt.shape[1:] != X.shape[1:]:

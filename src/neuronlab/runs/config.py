@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from ..validation import Integer, Real
+from ..validation import Boolean, Instance, Integer, NoneOr, Options, Real, check
 
 __all__ = ["DEFAULTS", "SCHEDULES", "RUN_FILES", "UsageError", "parse_layers", "read_toml", "resolve_config",
            "write_toml", "make_optimizer", "new_run_dir", "plan_run"]
@@ -21,6 +21,7 @@ DEFAULTS = {
     "test_data": None,
     "test_fraction": 0.1,
     "label_column": "auto",
+    "header": "auto",  # a CSV's first line: True (a header), False (data), "auto" (read_csv's rule)
     "model": "mlp",
     "layers": [512, 256],
     "activation": "relu",
@@ -37,6 +38,8 @@ DEFAULTS = {
     "out": None,
 }
 SCHEDULES = ("cosine", "constant")
+MAX_TOML_BYTES = 1 << 20
+MAX_EPOCHS = 1_000_000
 RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.json", "curves.png",
              "config.toml", "run.json")
 # options that must not change when a run is resumed (epochs may grow)
@@ -76,12 +79,19 @@ def read_toml(path) -> dict:
             raise UsageError("--config needs Python 3.11+ or the 'tomli' package (pip install tomli)") from None
     if not os.path.isfile(path):
         raise UsageError(f"--config: {path}: no such file")
+    if os.path.getsize(path) > MAX_TOML_BYTES:
+        raise UsageError(f"--config: {path}: larger than {MAX_TOML_BYTES:,} bytes")
     try:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"--config: {path}: not valid TOML ({e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise UsageError(f"--config: {path}: not valid TOML ({why})") from None
+    except OSError as e:
+        raise UsageError(f"--config: {path}: cannot read ({e.strerror or e})") from None
     cfg = cfg.get("train", cfg)  # a [train] table or top-level keys
+    if not isinstance(cfg, dict):
+        raise UsageError(f"--config: {path}: 'train' must be a table of options, got {type(cfg).__name__}")
     cfg = {k.replace("-", "_"): v for k, v in cfg.items()}
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
@@ -100,6 +110,7 @@ def resolve_config(cli: dict, config_path=None, base: dict | None = None) -> dic
     cfg["layers"] = parse_layers(cfg["layers"])
     _check_numbers(cfg)
     _check_names(cfg)
+    _check_paths(cfg)
     if isinstance(cfg["label_column"], str) and cfg["label_column"].lstrip("-").isdigit():
         cfg["label_column"] = int(cfg["label_column"])
     return cfg
@@ -120,6 +131,7 @@ def _is_num(v):
 
 def _check_numbers(cfg):
     _check(cfg, "epochs", _is_int(cfg["epochs"]) and cfg["epochs"] >= 1, "a positive integer")
+    _check(cfg, "epochs", cfg["epochs"] <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}")
     _check(cfg, "batch_size", _is_int(cfg["batch_size"]) and cfg["batch_size"] >= 1, "a positive integer")
     _check(cfg, "seed", _is_int(cfg["seed"]) and cfg["seed"] >= 0, "a non-negative integer")
     _check(cfg, "dropout", _is_num(cfg["dropout"]) and 0 <= cfg["dropout"] < 1, "a number in [0, 1)")
@@ -143,6 +155,35 @@ def _check_names(cfg):
         cfg[key] = cfg[key].lower()
     _check(cfg, "data", isinstance(cfg["data"], str) and cfg["data"], "a dataset name or path")
     _check(cfg, "schedule", cfg["schedule"] in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
+
+
+def _typed(cfg, key, *constraints):
+    try:
+        cfg[key] = check(None, key.replace("_", "-"), cfg[key], *constraints)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _check_paths(cfg):
+    """Data, test data, label column, header and out: their types, names a file system can store
+    in config.toml and run.json (UTF-8), and data paths made absolute (evaluate works from any folder)."""
+    _typed(cfg, "header", Boolean(), Options("auto"))
+    _typed(cfg, "label_column", Integer(), Instance(str))
+    _typed(cfg, "test_data", NoneOr(Instance(str)))
+    _typed(cfg, "out", NoneOr(Instance(str)))
+    for key in ("data", "test_data", "out", "label_column"):
+        value = cfg[key]
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{key.replace('_', '-')}: {value!r} is not valid UTF-8 (a file name in another "
+                                 f"encoding): rename it") from None
+            if "\0" in value:
+                raise UsageError(f"{key.replace('_', '-')}: {value!r} contains a NUL character")
+    for key in ("data", "test_data"):
+        if isinstance(cfg[key], str) and os.path.exists(cfg[key]):
+            cfg[key] = os.path.abspath(cfg[key])
 
 
 def _toml_value(v) -> str:
@@ -203,11 +244,31 @@ def plan_run(options: dict, config_path=None, out=None, resume=None) -> tuple[di
     else:
         cfg = resolve_config(options, config_path)
         out_dir = out or cfg["out"] or new_run_dir()
-        if os.path.isdir(out_dir) and any(os.path.exists(os.path.join(out_dir, f)) for f in RUN_FILES):
-            raise UsageError(f"--out: {out_dir} already holds a run; use --resume {out_dir} or another --out")
-        os.makedirs(out_dir, exist_ok=True)
+        _check_paths({**cfg, "out": out_dir})
+        if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+            raise UsageError(f"--out: {out_dir} exists and is not a folder")
+        from .folders import check_folder
+
+        if os.path.isdir(out_dir):
+            check_folder(out_dir)
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out: cannot create {out_dir} ({e.strerror or e})") from None
     cfg["out"] = out_dir
     return cfg, out_dir
+
+
+def _check_same_data(resume, cfg, saved) -> None:
+    """The data files must be the ones the checkpoint was trained on (SHA-256), when it recorded them."""
+    from .folders import data_digest
+
+    if not isinstance(saved, dict):
+        return
+    for key in ("data", "test_data"):
+        if saved.get(key) is not None and data_digest(cfg[key]) != saved[key]:
+            raise UsageError(f"--resume: {cfg[key]} is not the data this run was trained on (its SHA-256 "
+                             f"differs from the checkpoint's); resuming would continue on other data")
 
 
 def _plan_resume(options, config_path, out, resume) -> dict:
@@ -221,8 +282,12 @@ def _plan_resume(options, config_path, out, resume) -> dict:
     from ..saving import load_checkpoint
 
     _, extra = load_checkpoint(ckpt, compile=False)
-    base = extra.get("config") or {}
+    base = extra.get("config") if isinstance(extra.get("config"), dict) else {}
     cfg = resolve_config(options, config_path, base=base)
+    if type(base.get("epochs")) is int and cfg["epochs"] < base["epochs"]:
+        raise UsageError(f"--resume: --epochs {cfg['epochs']} is fewer than the run's {base['epochs']}; "
+                         f"only --epochs may grow")
+    _check_same_data(resume, cfg, extra.get("data_sha256"))
     frozen = FROZEN_ON_RESUME + (["epochs"] if cfg["schedule"] == "cosine" else [])
     changed = [k for k in frozen if k in base and cfg[k] != base[k]]
     if changed:

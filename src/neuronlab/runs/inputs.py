@@ -124,15 +124,18 @@ def eval_data(data_spec, extra, model):
     kinds = {"data": str, "test_data": (str, type(None)), "test_fraction": float, "seed": int,
              "label_column": (str, int)}
     bad = [k for k, t in kinds.items() if k in saved and (not isinstance(saved[k], t) or isinstance(saved[k], bool))]
+    header = saved.get("header", "auto")
+    if header not in (True, False, "auto"):
+        bad.append("header")
     if bad:
         raise ModelFileError(f"the model file's metadata 'config' has a bad {bad[0]!r}")
     if data_spec is None:
         if "data" not in saved:
             raise UsageError("this model file does not say what data it was trained on: give --data")
         d = load_data(saved["data"], test_data=saved.get("test_data"), test_fraction=saved.get("test_fraction", 0.1),
-                      seed=saved.get("seed", 0), label_column=saved.get("label_column", "auto"))
+                      seed=saved.get("seed", 0), label_column=saved.get("label_column", "auto"), header=header)
         return d.X_test, d.y_test, f"{d.name}, {d.test_source}"
-    X, y, Xt, yt, name, known = read_source(data_spec, saved.get("label_column", "auto"), True, None, None)
+    X, y, Xt, yt, name, known = read_source(data_spec, saved.get("label_column", "auto"), True, None, None, header)
     X, y, what = (Xt, yt, "test set") if Xt is not None else (X, y, "all samples")
     if known is None:
         try:
@@ -146,6 +149,7 @@ def read_inputs(path, sample_shape, n_features):
     """→ list of (label, array of samples) for one INPUT argument."""
     from ..core import DataError
     from ..datasets import load_npy, read_csv, read_idx
+    from ..datasets.load import CSV_SUFFIXES
 
     low = os.path.basename(path).lower()
     if not os.path.exists(path):
@@ -156,7 +160,7 @@ def read_inputs(path, sample_shape, n_features):
         a = load_npy(path)
     elif "idx" in low or low.endswith((".idx", ".ubyte", ".ubyte.gz")):
         a = read_idx(path)
-    elif low.endswith((".csv", ".tsv", ".txt")):
+    elif low.endswith(CSV_SUFFIXES):
         X, _ = read_csv(path, label_column=None)
         if X.shape[1] == n_features + 1:  # a label column too: take the features
             X, _ = read_csv(path, label_column="auto")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from .config import make_optimizer, write_toml
+from .config import UsageError, make_optimizer, write_toml
 from .inputs import shape_for
 
 __all__ = ["run_training", "write_history"]
@@ -64,23 +64,32 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
     ``callbacks`` are added to ``fit``'s (tests use them to simulate Ctrl-C). The summary
     has ``"interrupted": True`` when Ctrl-C stopped the run.
     """
+    from .folders import claimed
+
     t0 = time.perf_counter() if t0 is None else t0
-    run = _prepare(cfg, out_dir, resume, echo)
-    _announce(run, resume)
-    fit = _fit(run, callbacks, progress)
-    if fit.interrupt.interrupted:
-        return _interrupted(run, fit)
-    summary, test = _save_results(run, fit, t0)
-    _print_results(run, fit, test, t0)
-    return summary
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        created = not os.listdir(out_dir)  # (an empty folder is removed again if the run fails)
+    except OSError as e:
+        raise UsageError(f"--out: cannot create {out_dir} ({e.strerror or e})") from None
+    with claimed(out_dir, resume=resume, created=created):  # one run per folder, from here to the end
+        run = _prepare(cfg, out_dir, resume, echo)
+        _announce(run, resume)
+        fit = _fit(run, callbacks, progress)
+        if fit.interrupt.interrupted:
+            return _interrupted(run, fit)
+        summary, test = _save_results(run, fit, t0)
+        _print_results(run, fit, test, t0)
+        return summary
 
 
 def _prepare(cfg, out_dir, resume, echo) -> _Run:
     """Load the data, build (or load, with ``resume``) the model, scale and shape the arrays."""
     from ..datasets import InputScaler, load_data, train_val_split
+    from .folders import data_digest
 
     data = load_data(cfg["data"], test_data=cfg["test_data"], test_fraction=cfg["test_fraction"], seed=cfg["seed"],
-                     label_column=cfg["label_column"], log=lambda m: echo(m))
+                     label_column=cfg["label_column"], header=cfg.get("header", "auto"), log=lambda m: echo(m))
     X, y, Xt, yt = data.X_train, data.y_train, data.X_test, data.y_test
     val_source = "the test set"
     if cfg["val_split"]:
@@ -93,7 +102,8 @@ def _prepare(cfg, out_dir, resume, echo) -> _Run:
     else:
         _build_model(run)
     run.info = {"classes": data.classes, "sample_shape": list(data.sample_shape), "scaler": scaler.get_config(),
-                "data_name": data.name, "config": run.cfg}
+                "data_name": data.name, "config": run.cfg,
+                "data_sha256": {k: data_digest(cfg[k]) for k in ("data", "test_data")}}
     run.X = shape_for(run.model, scaler.transform(X), "train")
     run.Xt = shape_for(run.model, scaler.transform(Xt), "test")
     run.validation = ((run.Xt, yt) if not cfg["val_split"]
@@ -115,12 +125,44 @@ def _build_model(run: _Run) -> None:
     from .. import zoo
 
     cfg, data = run.cfg, run.data
+    if cfg["model"] == "mlp":
+        check_mlp_memory(int(np.prod(data.sample_shape)), cfg["layers"], len(data.classes), cfg["batch_size"])
     model = zoo.get(cfg["model"]).builder(data.sample_shape, len(data.classes), layers=cfg["layers"],
                                           activation=cfg["activation"], init=cfg["init"],
                                           dropout=cfg["dropout"], seed=cfg["seed"])
     model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(cfg), metrics=["accuracy"])
     run.model = model
     run.cfg = {**cfg, "lr": model.optimizer.lr}  # record the learning rate actually used
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux: MemAvailable; elsewhere free physical pages), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_mlp_memory(d: int, layers, k: int, batch_size: int) -> None:
+    """Refuse, before allocating, an MLP whose training would need more memory than is available.
+
+    Estimate: 4 bytes x (4 P + 3 K Σ n_l) for P parameters (weights, gradients, Adam's two
+    moments) and the batch's pre-activations, activations and gradients over all widths n_l.
+    """
+    widths = [d, *layers, k]
+    params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
+    need = 4 * (4 * params + 3 * min(batch_size, 8192) * sum(widths))
+    have = available_memory()
+    if have is not None and need > have:
+        raise UsageError(f"layers: an MLP {'-'.join(map(str, widths))} has {params:,} parameters and needs about "
+                         f"{need / 2**30:,.1f} GiB to train; {have / 2**30:,.1f} GiB is available")
 
 
 def _arch_text(model) -> str:
