@@ -38,7 +38,8 @@ def as_features(X, where: str):
                 f"{where}: column {column!r} of X is not numeric (dtype {dtype}); encode it first, e.g. "
                 f"X = X.drop(columns=[{column!r}]).join(pandas.DataFrame(nl.datasets.one_hot("
                 f"nl.data.encode_labels(X[{column!r}])[0]), index=X.index).add_prefix({str(column) + '_'!r})), "
-                "or use scikit-learn's ColumnTransformer with a OneHotEncoder (README: 'Data in the forms you have')")
+                "or use scikit-learn's ColumnTransformer with a OneHotEncoder (docs/extending.md, 'Data in the forms "
+                "you have')")
     return X.to_numpy()
 
 

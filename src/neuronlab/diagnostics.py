@@ -11,7 +11,9 @@ import copy
 
 import numpy as np
 
+from .activations import Activation
 from .core import Layer
+from .losses import Loss
 from .model import Sequential
 
 __all__ = ["gradcheck", "clone"]
@@ -46,11 +48,13 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
 
     Parameters
     ----------
-    model_or_layer : Sequential or Layer
-        A compiled model (C is its loss) or a single layer (C = Σ H ⊙ R for a fixed
-        random R, which also checks ∂C/∂X).
+    model_or_layer : Sequential, Layer, Loss or Activation
+        A compiled model (C is its loss); a single layer (C = Σ H ⊙ R for a fixed random R,
+        which also checks ∂C/∂X); a loss (C = loss.value(X, y), checks ``gradient`` w.r.t.
+        its input X: the output, or Z with ``from_logits``); or an activation (C = Σ f(Z) ⊙ R
+        with Z = X, checks ``backward``).
     X, y : array_like
-        Data; ``y`` is required for a model and ignored for a layer.
+        Data; ``y`` is required for a model and a loss, ignored for a layer and an activation.
     h : float
         Central-difference step.
     max_entries : int or None
@@ -66,6 +70,8 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
     """
     pick_rng = np.random.default_rng(seed)
     X = np.array(X, dtype=np.float64, order="C")  # a private contiguous copy: perturbed in place below
+    if isinstance(model_or_layer, (Loss, Activation)):
+        return {"X": _check_function(model_or_layer, X, y, h, max_entries, pick_rng)}
     if isinstance(model_or_layer, Sequential):
         if model_or_layer.loss is None:
             raise ValueError("gradcheck: call model.compile(loss=...) before gradcheck")
@@ -101,7 +107,8 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
             return layer.backward(R.copy())
         check_input = True
     else:
-        raise TypeError(f"gradcheck takes a Sequential or a Layer, got {type(model_or_layer).__name__}")
+        raise TypeError(f"gradcheck takes a Sequential, a Layer, a Loss or an Activation, got "
+                        f"{type(model_or_layer).__name__}")
 
     rng_state = model.rng.bit_generator.state
 
@@ -117,6 +124,26 @@ def gradcheck(model_or_layer, X, y=None, h: float = 1e-6, max_entries: int | Non
     if check_input:
         targets.append(("X", X, np.array(dX)))
     return {name: _compare(arr, analytic, lambda: C(X), h, max_entries, pick_rng) for name, arr, analytic in targets}
+
+
+def _check_function(fn, X, y, h, max_entries, pick_rng) -> float:
+    """The error measure of a loss's ``gradient`` or an activation's ``backward`` at X, in float64."""
+    if isinstance(fn, Loss):
+        if y is None:
+            raise ValueError("gradcheck: a loss needs y (the targets)")
+        Y = fn.targets(y, X.shape[1:], np.float64, "gradcheck")
+        analytic = fn.gradient(X.copy(), Y)
+
+        def C():
+            return fn.value(X, Y)
+    else:
+        R = pick_rng.standard_normal(X.shape)
+        H = fn.forward(X.copy())
+        analytic = fn.backward(R.copy(), X.copy() if fn.uses_Z else None, H)
+
+        def C():
+            return float(np.vdot(fn.forward(X.copy()), R))
+    return _compare(X, np.asarray(analytic, dtype=np.float64), C, h, max_entries, pick_rng)
 
 
 def _compare(arr, analytic, C, h, max_entries, pick_rng) -> float:

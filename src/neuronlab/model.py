@@ -210,7 +210,8 @@ class Sequential:
     def add(self, layer: Layer) -> None:
         """Append a layer (named ``dense_1``, ``dropout_1``, ... unless it has a name)."""
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential takes Layer instances, got {type(layer).__name__}")
+            raise TypeError(f"Sequential takes Layer instances (for your own layer, subclass nl.Layer: see "
+                            f"docs/extending.md), got {type(layer).__name__}")
         if layer.name is None:
             kind = getattr(type(layer), "name", type(layer).__name__.lower())
             count = sum(1 for other in self.layers if type(other) is type(layer)) + 1

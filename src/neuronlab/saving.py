@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from . import losses, optimizers
+from .core import UnknownNameError
 from .io import (
     MAX_ARCHITECTURE_BYTES,
     MAX_LAYERS,
@@ -40,10 +41,22 @@ def _build(path, arch, infos) -> Sequential:
         return Sequential.from_config(arch, before_build=plan)
     except ModelFileError:
         raise
+    except UnknownNameError as e:
+        raise _unregistered(path, e, "cannot rebuild the architecture") from None
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError, IndexError,
             RecursionError, MemoryError) as e:
         raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: "
                              f"{str(e)[:300]})") from None
+
+
+def _unregistered(path, e: UnknownNameError, what: str) -> ModelFileError:
+    """The file names a class this session has not registered: say which, and how to register it."""
+    name = str(e.name)[:100]
+    shown = name if name.isprintable() else ascii(name)
+    return ModelFileError(
+        f"{path}: {what}: unknown {e.kind} {shown!r}: no class is registered under this name in this session. If it is "
+        f"your own class, import the module that defines it, decorated with @nl.register({shown!r}), before "
+        "loading (see docs/extending.md); neuronlab never runs code from a model file.")
 
 
 def load_checkpoint(path, compile: bool = True):
@@ -109,6 +122,8 @@ def _compile(path, model, meta, opt_tensors, compile: bool) -> None:
                 raise TypeError("loss_config must be an object")
             model.compile(loss=losses.get(comp["loss"], **loss_config), optimizer=optimizer,
                           metrics=comp.get("metrics") or [])
+        except UnknownNameError as e:
+            raise _unregistered(path, e, "cannot compile with the saved loss/metrics") from None
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelFileError(f"{path}: cannot compile with the saved loss/metrics ({e})") from None
     elif opt_tensors and opt_meta is None:

@@ -5,7 +5,7 @@ W[i, j] is the weight from neuron i of the previous layer to neuron j of this on
 """
 
 from ..core import Layer
-from .base import Buffers, registry
+from .base import Buffers, register, registry
 from .conv import (  # NHWC images
     AvgPool2D,
     Conv2D,
@@ -24,7 +24,7 @@ from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["Layer", "Dense", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "BatchNorm",
            "to_nhwc", "to_nchw", "kernel_from_torch", "kernel_to_torch",
-           "SimpleRNN", "LSTM", "GRU", "Embedding", "Buffers", "registry", "get", "names"]
+           "SimpleRNN", "LSTM", "GRU", "Embedding", "Buffers", "registry", "register", "get", "names"]
 
 
 def get(spec, **kwargs) -> Layer:
