@@ -224,3 +224,35 @@ def test_a_200_mb_memmap_trains_with_memory_for_a_few_batches(tmp_path):
 def test_a_2_gb_memmap_trains_under_400_mb_peak_rss(tmp_path):
     before, after = _peak_rss(tmp_path, 2048)
     assert after < 400, (before, after)
+
+
+def test_neuronlab_predict_prints_the_original_labels(iris_like, tmp_path):
+    from neuronlab.runs.reports import info_lines, predict_files, prediction_lines
+
+    X, idx = iris_like
+    m = _clf()
+    m.fit(X, SPECIES[idx], epochs=2, verbose=0)
+    m.save(tmp_path / "m.safetensors")
+    np.save(tmp_path / "x.npy", X[:3].astype(np.float32))
+    lines = prediction_lines(predict_files(tmp_path / "m.safetensors", [tmp_path / "x.npy"]))
+    expected = m.predict_classes(X[:3])
+    assert len(lines) == 3 and all(f"class {label} " in line for line, label in zip(lines, expected))
+    assert any(line.startswith("classes (3): setosa, versicolor, virginica") for line in info_lines(
+        tmp_path / "m.safetensors"))
+
+
+def test_class_names_from_a_file_must_be_printable(iris_like, tmp_path):
+    X, idx = iris_like
+    m = _clf()
+    m.fit(X, SPECIES[idx], epochs=1, verbose=0)
+    m.classes_ = ["a\x1b[31m", "b", "c"]
+    with pytest.raises(ValueError, match="save: classes_ must be printable strings"):
+        m.save(tmp_path / "m.safetensors")
+    m.classes_ = ["a", "b", "c"]
+    config = m.get_config()
+    config["classes"] = ["a\x1b[31m", "b", "c"]
+    with pytest.raises(ValueError, match="classes must be a list of distinct printable strings"):
+        nl.Sequential.from_config(config)
+    config["classes"] = ["a", "b"]
+    with pytest.raises(ValueError, match="classes has 2 entries for an output of 3 unit"):
+        nl.Sequential.from_config(config)

@@ -117,9 +117,10 @@ def _json_classes(classes) -> list:
     out = []
     for c in classes:
         c = c.item() if isinstance(c, np.generic) else c
-        if not isinstance(c, (str, int, float, bool)) or (isinstance(c, float) and not math.isfinite(c)):
-            raise ValueError(f"save: classes_ must be strings or finite numbers to be saved, got {c!r} "
-                             f"({type(c).__name__}); set model.classes_ to such labels")
+        if (not isinstance(c, (str, int, float, bool)) or (isinstance(c, float) and not math.isfinite(c))
+                or (isinstance(c, str) and not (c.isprintable() and len(c) <= 1000))):
+            raise ValueError(f"save: classes_ must be printable strings (at most 1000 characters) or finite numbers "
+                             f"to be saved, got {c!r} ({type(c).__name__}); set model.classes_ to such labels")
         out.append(c)
     return out
 

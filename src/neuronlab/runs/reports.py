@@ -140,6 +140,8 @@ def predict_files(model_path, inputs) -> Prediction:
     """Class probabilities of every sample in the ``inputs`` files (images, .npy, IDX, CSV)."""
     model, extra = load_model_file(model_path)
     classes = class_names(model, extra)
+    if model.classes_ is not None and "classes" not in extra:  # labels fit learned (strings, categories)
+        classes = [str(c) for c in model.classes_]
     sample_shape = tuple(extra.get("sample_shape") or model.input_shape)
     n_features = int(np.prod(sample_shape))
     scaler = scaler_of(extra)
@@ -179,8 +181,9 @@ def info_lines(model_path) -> list[str]:
         lines.append(f"loss: {model.loss.name}; metrics: {', '.join(model.metrics) or 'none'}")
     if opt:
         lines.append(f"optimizer state included: {opt.get('name')} {opt.get('config', {})}")
-    if "classes" in extra:
-        lines.append(f"classes ({len(extra['classes'])}): {', '.join(map(str, extra['classes']))}")
+    if "classes" in extra or model.classes_ is not None:
+        names = extra["classes"] if "classes" in extra else model.classes_
+        lines.append(f"classes ({len(names)}): {', '.join(map(str, names))}")
     # the rest of extra is the caller's JSON: shown only where it has the expected shape
     cfg, history, test = (_mapping(extra.get(k)) for k in ("config", "history", "test"))
     if cfg:
