@@ -24,9 +24,10 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NE
 
 
 def busy_loop() -> subprocess.Popen:
-    """A CPU-bound child process pinned to the first core this process may use."""
+    """A CPU-bound child process pinned to the first core this process may use (it ends with its parent)."""
     core = min(os.sched_getaffinity(0))
-    code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True:\n    pass\n"
+    code = (f"import os\nos.sched_setaffinity(0, {{{core}}})\nparent, i = os.getppid(), 0\n"
+            "while True:\n    i += 1\n    if i % 1000000 == 0 and os.getppid() != parent:\n        break\n")
     proc = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(0.3)  # let it start spinning
     return proc
