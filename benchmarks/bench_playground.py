@@ -6,7 +6,7 @@ A 2-6-6-1 tanh network on 500 points (circle, 250 for training), batch K = 10, o
 - server updates per second: ``Session.state`` (the decision boundary and every neuron's heat map by
   ``predict`` on a 40x40 grid, losses, weights, gradient norms) serialised to JSON;
 - page updates per second: the real thing, measured in Chromium (when installed): the server
-  (uvicorn) plays at 10 (then 30) steps per update and the page counts the updates it has drawn
+  (uvicorn) plays at 10, 20 (the default) and 30 steps per update and the page counts the updates it has drawn
   (network, heat maps, boundary, curves) in 5 seconds. The server sends at most 30 a second.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_playground.py
@@ -62,7 +62,7 @@ def browser_updates(seconds: float = 5.0) -> list | None:
             page.wait_for_function("() => P.st !== null")
             page.evaluate(f"() => api('/api/config', {json.dumps(CONFIG)})")
             out = []
-            for speed in (10, 30):
+            for speed in (10, 20, 30):
                 page.evaluate(f"() => api('/api/play', {{playing: true, speed: {speed}}})")
                 time.sleep(1.0)
                 f0, s0 = page.evaluate("[P.frames, P.st.step]")

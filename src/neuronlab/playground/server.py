@@ -35,7 +35,7 @@ __all__ = ["create_app", "serve", "allowed_hosts"]
 
 FRAME_S = 1 / 30          # the play loop's page updates: at most 30 a second
 IDLE_S = 600              # a session without an event stream is dropped after 10 idle minutes
-_SPEEDS = (1, 2, 5, 10, 30, 100)
+_SPEEDS = (1, 2, 5, 10, 20, 30, 100)
 
 
 def allowed_hosts(host: str, port: int | None) -> set[str]:

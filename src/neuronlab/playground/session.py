@@ -61,7 +61,7 @@ class Session:
         self.upload = None                 # (X, y, task) of an uploaded CSV
         self.config = _config.checked(_config.DEFAULTS, config or {})
         self.playing = False
-        self.speed = 10                    # steps per page update while playing
+        self.speed = 20                    # steps per page update while playing (~500 steps a second)
         self.guide: GuideWalk | None = None
         self.error = None                  # the last training error (divergence), shown on the page
         self.version = 0                   # bumped on every change the page should see

@@ -32,12 +32,13 @@ function colour(t) {   // t in [-1, 1]
   return [255 + (c[0] - 255) * a, 255 + (c[1] - 255) * a, 255 + (c[2] - 255) * a];
 }
 const tile = document.createElement("canvas");
-function drawHeat(canvas, b64, size) {
-  const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+const PALETTE = Array.from({ length: 256 }, (_, q) => colour(q / 127.5 - 1));   // byte -> RGB
+function drawHeat(canvas, b64, size) {   // a base64 grid of bytes (0 = −1, 255 = +1), smoothed onto the canvas
+  const bin = atob(b64);
   tile.width = tile.height = size;
   const tctx = tile.getContext("2d"), img = tctx.createImageData(size, size);
-  for (let k = 0; k < bytes.length; k++) {
-    const [r, g, b] = colour(bytes[k] / 127.5 - 1);
+  for (let k = 0; k < bin.length; k++) {
+    const [r, g, b] = PALETTE[bin.charCodeAt(k)];
     img.data[4 * k] = r; img.data[4 * k + 1] = g; img.data[4 * k + 2] = b; img.data[4 * k + 3] = 255;
   }
   tctx.putImageData(img, 0, 0);
@@ -177,6 +178,9 @@ function layout(widths) {   // columns spread over the panel's width (at most 11
 function drawNetwork() {   // the playground's network, or the guide's 4-2-1 network in guide mode
   const st = P.st, g = st.guide, net = $("network");
   const widths = g ? g.widths : st.network.widths, W = g ? g.W : st.network.W;
+  const key = JSON.stringify([widths, g && [g.round, g.index], P.selected, st.network.inputs, net.clientWidth]);
+  if (key === P.netKey && !g) { updateNetwork(st); return; }   // same drawing: repaint heat maps and links only
+  P.netKey = key; P.canvases = []; P.links = [];
   const pos = layout(widths);
   net.innerHTML = "";
   const width = LEFT + (widths.length - 1) * COLW + BOX + 10, height = Math.max(...widths) * ROWH + TOP + 16;
@@ -194,17 +198,31 @@ function drawNetwork() {   // the playground's network, or the guide's 4-2-1 net
   });
 }
 
-function drawLinks(svg, pos, W, g) {   // width ∝ |W_ij|, blue for W > 0, orange for W < 0
+function maxAbs(W) { let m = 1e-9; for (const M of W) for (const row of M) for (const v of row) m = Math.max(m, Math.abs(v)); return m; }
+function styleLink(p, w, maxW) {   // width ∝ |W_ij|, blue for W > 0, orange for W < 0
+  const c = colour(w >= 0 ? 0.8 : -0.8);
+  p.setAttribute("stroke", `rgb(${c.join(",")})`); p.setAttribute("stroke-width", (0.5 + 5 * Math.abs(w) / maxW).toFixed(2));
+}
+
+function updateNetwork(st) {   // the structure is unchanged: new heat maps, new link widths and colours
+  const maxW = maxAbs(st.network.W);
+  for (const [p, hit, k, i, j] of P.links) {
+    const w = st.network.W[k][i][j];
+    styleLink(p, w, maxW);
+    hit.setAttribute("aria-label", `Link from neuron ${i + 1} of layer ${k} to neuron ${j + 1} of layer ${k + 1}: W = ${fmt(w)}`);
+  }
+  for (const [cv, K, j] of P.canvases) drawHeat(cv, st.heatmaps.neurons[K][j], st.heatmaps.size);
+}
+
+function drawLinks(svg, pos, W, g) {
   const hl = new Set((g ? g.step.links : []).map((a) => a.join(",")));
-  let maxW = 1e-9;
-  for (const M of W) for (const row of M) for (const v of row) maxW = Math.max(maxW, Math.abs(v));
+  const maxW = maxAbs(W);
   W.forEach((M, k) => M.forEach((row, i) => row.forEach((w, j) => {
     const a = pos[k][i], b = pos[k + 1][j], K = k + 1;
     const d = `M${a.x + BOX},${a.y + BOX / 2} C${a.x + BOX + 35},${a.y + BOX / 2} ${b.x - 35},${b.y + BOX / 2} ${b.x},${b.y + BOX / 2}`;
     const p = document.createElementNS(svg.namespaceURI, "path");
     p.setAttribute("d", d); p.setAttribute("class", "link" + (hl.has(`${K},${i},${j}`) ? " hl" : ""));
-    const c = colour(w >= 0 ? 0.8 : -0.8);
-    p.setAttribute("stroke", `rgb(${c.join(",")})`); p.setAttribute("stroke-width", (0.5 + 5 * Math.abs(w) / maxW).toFixed(2));
+    styleLink(p, w, maxW);
     svg.appendChild(p);
     if (g) return;
     const hit = document.createElementNS(svg.namespaceURI, "path");   // a wider, invisible target for the click
@@ -213,6 +231,7 @@ function drawLinks(svg, pos, W, g) {   // width ∝ |W_ij|, blue for W > 0, oran
     hit.addEventListener("click", () => showDetail(K, j, i));
     hit.addEventListener("keydown", (e) => { if (e.key === "Enter") showDetail(K, j, i); });
     svg.appendChild(hit);
+    P.links.push([p, hit, k, i, j]);
   })));
 }
 
@@ -227,6 +246,7 @@ function drawNeuron(net, at, K, j, nLayers, g) {   // a button with the neuron's
   if (!g) {
     const cv = document.createElement("canvas"); cv.width = cv.height = BOX; b.appendChild(cv);
     drawHeat(cv, st.heatmaps.neurons[K][j], st.heatmaps.size);
+    P.canvases.push([cv, K, j]);
     if (K > 0) b.addEventListener("click", () => showDetail(K, j, null));
   } else {
     const v = document.createElement("span"), known = K === 0 ? null : g.values[`${K},${j}`];
