@@ -128,7 +128,8 @@ def test_batch_sgd_is_noisiest_gd_smoothest(run_demo):
     n, epochs = res["n"], res["epochs"]
     assert (gd["updates"], sgd["updates"], mb["updates"]) == (epochs, n * epochs, -(-n // 32) * epochs)
     assert gd["noise"] == 0.0 and sgd["noise"] > mb["noise"] > 0
-    assert sgd["up_fraction"] > 0.2 and gd["up_fraction"] == 0.0
+    # the full training loss goes uphill after many SGD steps, fewer mini-batch steps, no GD step
+    assert sgd["up_fraction"] > 0.2 and sgd["up_fraction"] > mb["up_fraction"] and gd["up_fraction"] == 0.0
     assert sgd["final_loss"] < gd["final_loss"] and mb["final_loss"] < gd["final_loss"]
     assert len(sgd["epoch_loss"]) == epochs + 1
 

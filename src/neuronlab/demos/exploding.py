@@ -89,28 +89,31 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
             ax1.semilogy(idx, r["grad_norms"], "o-", color=TAB10[k], lw=2, label=label)
         bl = np.array(r["batch_loss"], dtype=np.float64)
         finite = np.isfinite(bl)
-        steps = np.arange(len(bl))
-        ax2.semilogy(steps[finite], bl[finite], "o-" if finite.sum() < 10 else "-", color=TAB10[k], lw=1.2, ms=5,
-                     label=label + (" → inf (NonFiniteError)" if r["diverged"] else ""))
+        steps = np.arange(len(bl)) + 1  # log x axis: the diverged run's few steps stay visible
+        ax2.loglog(steps[finite], bl[finite], "o-" if finite.sum() < 10 else "-", color=TAB10[k],
+                   lw=2.5 if finite.sum() < 10 else 1.2, ms=9,
+                   label=label + (" → inf (NonFiniteError)" if r["diverged"] else ""))
         if r["diverged"]:
             last = steps[finite][-1]
-            x_text = 0.15 * max(len(v["batch_loss"]) for v in results.values())
-            ax2.annotate(f"step {last + 1}: C = inf\nNonFiniteError", xy=(last, bl[finite][-1]),
-                         xytext=(x_text, 2e4), color=TAB10[k], fontsize=9,
+            ax2.plot([last + 1], [1e7], "X", color=TAB10[k], ms=14)  # the refused step, drawn at the top
+            ax2.annotate(f"update {last}: C = inf,\nNonFiniteError, training stops", xy=(last + 1, 1e7),
+                         xytext=(8, 3e6), color=TAB10[k], fontsize=10, va="center",
                          arrowprops={"arrowstyle": "->", "color": TAB10[k]})
     ax0.set(title=r"back-propagated $\Vert\partial C/\partial h^K\Vert$ at initialisation",
             xlabel="layer K (1 = input side)", ylabel="norm (log)", xticks=idx)
     ax1.set(title=r"weight gradients $\Vert\partial C/\partial W^K\Vert$ at initialisation", xlabel="layer K",
             ylabel="norm (log)", xticks=idx)
     ax1.text(0.03, 0.6, "activations grow ×k per layer forward and ∂C/∂h ×k\nbackward, so ∂C/∂W = hᵀ ∂C/∂Z "
-             "is level - and huge", transform=ax1.transAxes, fontsize=8, va="center")
-    ax2.set(title="batch loss per update (MSE; step 0 = at init)", xlabel="update step", ylabel="C (log)")
+             "is level - and huge", transform=ax1.transAxes, fontsize=9, va="center")
+    ax2.set(title="batch loss per update (MSE; 1 = at init)", xlabel="update step (log)", ylabel="C (log)",
+            ylim=(1e-6, 3e7))  # room under the curves for the legend
     for ax in (ax0, ax1, ax2):
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc={ax0: "upper right", ax1: "lower right", ax2: "center right"}[ax],
-                  bbox_to_anchor={ax0: None, ax1: (1, 0.1), ax2: (1, 0.45)}[ax])
+        ax.title.set_fontsize(11)
+        ax.legend(fontsize=9, loc={ax0: "upper right", ax1: "lower right", ax2: "lower left"}[ax],
+                  bbox_to_anchor={ax0: None, ax1: (1, 0.1), ax2: None}[ax])
     fig.suptitle(f"Exploding gradients: {depth}-layer ReLU nets, W ~ N(0, (k·σ_He)²), SGD η = 0.01, K = 32, "
-                 f"n = {n}")
+                 f"n = {n}", fontsize=12)
     figures = [save(fig, out_dir, "exploding_gradients")]
 
     numbers = {"depth": depth, "n": n, "epochs": epochs, "k": SCALE, "runs": results, "figures": figures}

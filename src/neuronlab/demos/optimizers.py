@@ -248,12 +248,37 @@ def _run_surface(surface, grid, seed, steps):
     return out, c0
 
 
+def _families(labels) -> tuple[list[str], list[str]]:
+    """The labels split into the SGD family (plain, K, momentum, Nesterov) and the adaptive rest,
+    so that no loss panel holds more than about six lines."""
+    sgd_like = {v["label"] for v in variants() if v["name"] == "sgd"} | {"GD (zig-zag)", "mini-batch SGD"}
+    return [lb for lb in labels if lb in sgd_like], [lb for lb in labels if lb not in sgd_like]
+
+
+def _loss_panel(ax, res, labels, c_star, title, legend_ax=None, legend_loc="upper left"):
+    colors = {lb: TAB10[k % len(TAB10)] for k, lb in enumerate(res)}
+    for label in labels:
+        r = res[label]
+        if r.get("lr") is not None:
+            ls = np.maximum(np.array(r["loss"]) - c_star, 1e-12)
+            ax.semilogy(np.arange(len(ls)), ls, color=colors[label], lw=1.5, label=label)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("update step", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    if legend_ax is None:
+        ax.legend(fontsize=8.5, loc="lower left")
+    else:  # in an empty panel, off the curves
+        legend_ax.add_artist(legend_ax.legend(*ax.get_legend_handles_labels(), loc=legend_loc, fontsize=9.5,
+                                              title=title.split(": ")[1], title_fontsize=10))
+
+
 def _plot_surface(surface, res, c0, out_dir):
-    """Small multiples: one contour panel per optimizer with its path, then all the loss curves."""
+    """Small multiples: one contour panel per optimizer with its path, then the loss curves in two groups."""
     labels = list(res)
-    ncols = 4
-    nrows = -(-(len(labels) + 1) // ncols)
-    fig, axes = figure(nrows, ncols, size=(4.0 * ncols, 3.5 * nrows))
+    slots = len(labels) + 3  # paths, two loss panels, one panel for their legends
+    ncols = min((5, 4), key=lambda c: -(-slots // c) * c - slots)
+    nrows = -(-slots // ncols)
+    fig, axes = figure(nrows, ncols, size=(3.3 * ncols, 3.2 * nrows))
     flat = axes.ravel()
     res_n = 140 if not isinstance(surface, Logistic) else 50
     a = np.linspace(*surface.xlim, res_n)
@@ -266,37 +291,31 @@ def _plot_surface(surface, res, c0, out_dir):
         color = TAB10[k % len(TAB10)]
         ax.contour(A, B, np.log10(gap), levels=np.log10(levels), cmap="viridis", linewidths=0.8, alpha=0.7)
         if r.get("lr") is None:
-            ax.set_title(f"{label}: diverged at every η", fontsize=9)
+            ax.set_title(f"{label}: diverged at every η", fontsize=10)
         else:
             P = np.array(r["path"])
-            ax.plot(P[:, 0], P[:, 1], "-", color=color, lw=1.2, marker="." if len(P) <= 400 else None, ms=3)
+            ax.plot(P[:, 0], P[:, 1], "-", color=color, lw=1.4, marker="." if len(P) <= 400 else None, ms=3)
             steps = r["steps_to_1e-4"]
-            reached = f"{steps} steps" if steps is not None else f"not within {len(P) - 1}"
-            ax.set_title(f"{label}, η = {r['lr']:g}: {reached}", fontsize=9)
+            reached = f"{steps} steps" if steps is not None else f"not in {len(P) - 1}"
+            ax.set_title(f"{label}, η = {r['lr']:g}\n{reached}", fontsize=10.5)
         ax.plot(*surface.start, "ko", ms=5)
         ax.plot(*surface.w_star, "*", color="gold", mec="black", ms=12)
         ax.set(xlim=surface.xlim, ylim=surface.ylim)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
         if k % ncols == 0:
-            ax.set_ylabel("B" if isinstance(surface, Logistic) else "w₂", fontsize=9)
+            ax.set_ylabel("B" if isinstance(surface, Logistic) else "w₂", fontsize=10)
         if k >= len(labels) - ncols:
-            ax.set_xlabel("W" if isinstance(surface, Logistic) else "w₁", fontsize=9)
-    ax_l = flat[len(labels)]
-    for k, label in enumerate(labels):
-        r = res[label]
-        if r.get("lr") is not None:
-            ls = np.maximum(np.array(r["loss"]) - surface.c_star, 1e-12)
-            ax_l.semilogy(np.arange(len(ls)), ls, color=TAB10[k % len(TAB10)], lw=1.2, label=label)
-    ax_l.set_title("C - C* per update (log)", fontsize=9)
-    ax_l.set_xlabel("update step", fontsize=9)
-    ax_l.tick_params(labelsize=7)
-    ax_l.grid(alpha=0.3, which="both")
-    ax_l.legend(fontsize=6.5, ncol=2)
-    for ax in flat[len(labels) + 1:]:
+            ax.set_xlabel("W" if isinstance(surface, Logistic) else "w₁", fontsize=10)
+    sgd_like, adaptive = _families(labels)
+    spare = flat[len(labels) + 2]
+    spare.axis("off")
+    _loss_panel(flat[len(labels)], res, sgd_like, surface.c_star, "C − C*: SGD family", spare, "upper left")
+    _loss_panel(flat[len(labels) + 1], res, adaptive, surface.c_star, "C − C*: adaptive", spare, "lower left")
+    for ax in flat[len(labels) + 3:]:
         ax.set_visible(False)
-    fig.suptitle(f"{surface.title}: paths from ● to ★ (minimum); each optimizer at its best η of "
-                 f"{list(LR_GRID)}; steps until C - C* < 10⁻⁴ (C₀ - C*)", fontsize=10)
-    return save(fig, out_dir, f"optimizers_{surface.name}", dpi=85)
+    fig.suptitle(f"{surface.title}: paths from ● to ★ (minimum), each optimizer at its best η of "
+                 f"{list(LR_GRID)};\nsteps until C − C* < 10⁻⁴ (C₀ − C*)", fontsize=12)
+    return save(fig, out_dir, f"optimizers_{surface.name}", dpi=90)
 
 
 def _mnist_curves(out_dir, seed, n_train=20000, epochs=2, K=64):
@@ -324,18 +343,22 @@ def _mnist_curves(out_dir, seed, n_train=20000, epochs=2, K=64):
         ev = model.evaluate(Xte, yte)
         res[label] = {"lr": lr, "batch_loss": losses, "test_accuracy": ev["accuracy"], "test_loss": ev["loss"],
                       "seconds": seconds}
-    fig, axes = figure(1, 1, size=(9, 5))
-    ax = axes[0, 0]
+    fig, axes = figure(1, 2, size=(13, 4.8), sharey=True)
     w = 25
-    for k, (label, r) in enumerate(res.items()):
-        ls = np.array(r["batch_loss"])
-        smooth = np.convolve(ls, np.ones(w) / w, mode="valid")
-        ax.plot(np.arange(w - 1, len(ls)), smooth, color=TAB10[k % len(TAB10)], lw=1.6,
-                label=f"{label} (η={r['lr']:g}): test acc {100 * r['test_accuracy']:.1f}%")
-    ax.set(yscale="log", title=f"MNIST 784-128-10, {n_train} training images, K = {K}, {epochs} epochs "
-           f"(batch loss, moving mean of {w})", xlabel="update step", ylabel="cross-entropy C")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    colors = {lb: TAB10[k % len(TAB10)] for k, lb in enumerate(res)}
+    for ax, group, name in zip(axes[0], _families(list(res)), ("SGD family", "adaptive")):
+        for label in group:
+            r = res[label]
+            ls = np.array(r["batch_loss"])
+            smooth = np.convolve(ls, np.ones(w) / w, mode="valid")
+            ax.plot(np.arange(w - 1, len(ls)), smooth, color=colors[label], lw=1.8,
+                    label=f"{label} (η={r['lr']:g}): test acc {100 * r['test_accuracy']:.1f}%")
+        ax.set(yscale="log", title=name, xlabel="update step")
+        ax.title.set_fontsize(11)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=9, loc="upper right")
+    axes[0][0].set_ylabel("cross-entropy C (batch, moving mean of 25)")
+    fig.suptitle(f"MNIST 784-128-10, {n_train} training images, K = {K}, {epochs} epochs", fontsize=12)
     return res, save(fig, out_dir, "optimizers_mnist")
 
 
