@@ -106,7 +106,23 @@ def test_idle_cores_reads_runnable_count(monkeypatch, tmp_path, line, idle):
     path = tmp_path / "loadavg"
     path.write_text(line)
     monkeypatch.setattr(threads, "LOADAVG", str(path))
+    monkeypatch.setattr(threads, "SELF_TASKS", str(tmp_path / "no-such-dir"))  # own running: 1, the caller
     assert threads.idle_cores(2, readings=2) == idle
+
+
+def fake_tasks(folder, states):
+    for pid, state in enumerate(states, start=100):
+        (folder / str(pid)).mkdir(parents=True)
+        (folder / str(pid) / "stat").write_text(f"{pid} (python (worker) {pid}) {state} 1 2 3\n")
+
+
+def test_own_spinning_threads_are_not_others(monkeypatch, tmp_path):
+    (tmp_path / "loadavg").write_text("2.0 1.0 1.0 3/100 123\n")
+    monkeypatch.setattr(threads, "LOADAVG", str(tmp_path / "loadavg"))
+    monkeypatch.setattr(threads, "SELF_TASKS", str(tmp_path / "task"))
+    fake_tasks(tmp_path / "task", ["R", "R", "S"])  # the caller and a BLAS worker run: 1 other
+    assert threads._own_running() == 2
+    assert threads.idle_cores(2) == 1
 
 
 def test_usable_cores_is_the_affinity():

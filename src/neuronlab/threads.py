@@ -38,6 +38,7 @@ MIN_MACS_PER_THREAD = 12_000_000
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 LOADAVG = "/proc/loadavg"
+SELF_TASKS = "/proc/self/task"
 #: seconds an idle-core count is reused
 IDLE_TTL = 0.1
 
@@ -74,8 +75,9 @@ def usable_cores() -> int:
 def idle_cores(cores: int, readings: int = 3) -> int:
     """Of ``cores``, how many no other running process occupies now (``cores`` if unknown).
 
-    The fourth field of ``/proc/loadavg`` is the number of runnable threads on the machine,
-    this one included; the lowest of ``readings`` readings ignores a passing blip.
+    The fourth field of ``/proc/loadavg`` is the number of runnable threads on the machine;
+    this process's own running threads (BLAS workers still spinning after a product) are not
+    others. The lowest of ``readings`` readings ignores a passing blip.
     """
     others = None
     for _ in range(readings):
@@ -84,10 +86,26 @@ def idle_cores(cores: int, readings: int = 3) -> int:
                 running = int(f.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return cores
-        others = running - 1 if others is None else min(others, running - 1)
+        count = running - _own_running()
+        others = count if others is None else min(others, count)
         if others <= 0:
             break
     return max(0, cores - max(0, others))
+
+
+def _own_running() -> int:
+    """Threads of this process in state R (running or runnable), at least 1: the caller."""
+    running = 0
+    try:
+        for task in os.listdir(SELF_TASKS):
+            try:
+                with open(f"{SELF_TASKS}/{task}/stat") as f:
+                    running += f.read().rpartition(")")[2].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        pass
+    return max(1, running)
 
 
 def _idle_cores_recent(cores: int) -> int:
