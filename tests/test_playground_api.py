@@ -107,7 +107,7 @@ def test_downloads(client, tmp_path):
     sess = client.app.app.state.sessions[sid]
     np.testing.assert_array_equal(model.get_weights()[0], sess.model.get_weights()[0])
     code = client.get(f"/api/code?session={sid}").text
-    assert "nl.Sequential([" in code and "range(3)" in code
+    assert "nl.Sequential([" in code and "train(3, K=10)" in code
 
 
 def test_host_and_origin_are_checked(client):

@@ -70,6 +70,18 @@ def test_guide_momentum_is_sgd_with_dampening_equal_to_momentum():
     assert "dampening" in optimizer_params("sgd") and "rho" in optimizer_params("adadelta")
 
 
+def test_changing_lr_mid_run_keeps_the_weights_and_the_optimizer_state():
+    s = Session({"optimizer": "adam", "lr": 0.01})
+    s.step(40)
+    weights, state = s.model.get_weights(), s.model.optimizer.state_dict()["dense_1/W/exp_avg"].copy()
+    s.configure({"lr": 0.002})
+    assert s.steps == 40 and s.model.optimizer.lr == 0.002
+    np.testing.assert_array_equal(s.model.get_weights()[0], weights[0])
+    np.testing.assert_array_equal(s.model.optimizer.state_dict()["dense_1/W/exp_avg"], state)
+    s.configure({"hidden": [3]})                  # the network itself: a fresh model at step 0
+    assert s.steps == 0 and s.plan == []
+
+
 def test_dropout_and_l2_reach_the_model():
     s = Session({"dropout": 0.2, "l2": 0.01, "hidden": [3, 3]})
     kinds = [type(la).__name__ for la in s.model.layers]
@@ -217,8 +229,15 @@ def test_model_download_loads_back_with_the_same_weights(tmp_path):
 
 def test_python_code_reproduces_the_run(tmp_path, monkeypatch):
     s = Session({"hidden": [3], "optimizer": "adam", "lr": 0.02, "optimizer_params": {"amsgrad": True},
-                 "features": ["x1", "x2", "x1sq"], "dataset": "xor", "batch_size": 7, "l2": 0.001})
+                 "features": ["x1", "x2", "x1sq"], "dataset": "xor", "batch_size": 7, "l2": 0.001, "dropout": 0.2})
     s.step(60)
+    s.configure({"lr": 0.005})                    # mid-run changes that keep the weights
+    s.step(20)
+    s.configure({"batch_size": "n"})
+    s.step(3)
+    s.configure({"optimizer": "sgd", "lr": 0.1, "optimizer_params": {"momentum": 0.9, "dampening": 0.9}})
+    s.step(10)
+    assert s.steps == 93
     script = tmp_path / "run.py"
     script.write_text(s.python_code())
     monkeypatch.chdir(tmp_path)

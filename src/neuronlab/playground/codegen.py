@@ -7,11 +7,32 @@ from .config import task_of
 __all__ = ["python_code"]
 
 
-def python_code(config: dict, steps: int) -> str:
+def _optimizer(c: dict) -> str:
+    args = ", ".join([f"lr={c['lr']!r}", f"weight_decay={c['l2']!r}"]
+                     + [f"{k}={v!r}" for k, v in c["optimizer_params"].items()])
+    return f"nl.optimizers.get({c['optimizer']!r}, {args})"
+
+
+def _training(plan) -> str:
+    """The plan's steps as Python: train(steps, K) calls and the η / optimizer changes between them."""
+    lines = []
+    for entry in plan:
+        if entry[0] == "train":
+            lines.append(f"train({entry[1]}, K={entry[2]})")
+        elif entry[0] == "lr":
+            lines.append(f"model.optimizer.lr = {entry[1]!r}                # η changed here (optimizer state kept)")
+        else:
+            lines.append(f"model.compile(loss=model.loss.name, optimizer={_optimizer(entry[1])})  # a new optimizer")
+    return "\n".join(lines) or "# (no training step yet)"
+
+
+def python_code(config: dict, plan, steps: int) -> str:
     """A script that rebuilds the session's model and redoes its ``steps`` training steps.
 
-    Same data (``neuronlab.playground.datasets``), same batches (a permutation per epoch from
-    ``default_rng(seed)``), same model: it ends with the weights the page shows.
+    ``config`` is the settings at step 0 and ``plan`` what followed (steps with their K, η and
+    optimizer changes). Same data (``neuronlab.playground.datasets``), same batches (a
+    permutation per epoch from ``default_rng(seed)``), same model: it ends with the weights the
+    page shows.
     """
     c = config
     upload = c["dataset"].startswith("upload:")
@@ -24,9 +45,6 @@ def python_code(config: dict, steps: int) -> str:
             layers.append(f"    nl.layers.Dropout({c['dropout']!r}),")
     first = "" if c["hidden"] else ", input_dim=len(FEATURES)"
     layers.append(f"    nl.layers.Dense(1, {out_act!r}, init={c['init']!r}{first}),")
-    opt_args = ", ".join([f"lr={c['lr']!r}", f"weight_decay={c['l2']!r}"]
-                         + [f"{k}={v!r}" for k, v in c["optimizer_params"].items()])
-    K = "n_train" if c["batch_size"] == "n" else f"min({c['batch_size']}, n_train)"
     if upload:
         data = ("# the data came from an uploaded CSV: read it the same way\n"
                 "X, y, _ = read_upload(open('your.csv', 'rb').read(), 'your.csv')")
@@ -50,17 +68,24 @@ F_train, y_train, F_test, y_test = F[:n_train], y[:n_train], F[n_train:], y[n_tr
 model = nl.Sequential([
 {chr(10).join(layers)}
 ], seed=SEED, dtype="float64")
-model.compile(loss={c['loss']!r}, optimizer=nl.optimizers.get({c['optimizer']!r}, {opt_args}))
+model.compile(loss={c['loss']!r}, optimizer={_optimizer(c)})
 
-K = {K}                                   # batch size: 1 = SGD, n = gradient descent
 rng = np.random.default_rng(SEED)         # one permutation of the training set per epoch
 order, cursor = rng.permutation(n_train), 0
-for step in range({steps}):
-    if cursor >= n_train:
-        order, cursor = rng.permutation(n_train), 0
-    idx = order[cursor:cursor + K]
-    cursor += len(idx)
-    model.train_step(F_train[idx], y_train[idx])
+
+
+def train(steps, K):
+    """``steps`` steps of the guide's loop, each on the next K samples (K = 1: SGD, K = n: GD)."""
+    global order, cursor
+    for _ in range(steps):
+        if cursor >= n_train:
+            order, cursor = rng.permutation(n_train), 0
+        idx = order[cursor:cursor + K]
+        cursor += len(idx)
+        model.train_step(F_train[idx], y_train[idx])
+
+
+{_training(plan)}
 
 print("train", model.test_step(F_train, y_train), "test", model.test_step(F_test, y_test))
 model.save("playground.safetensors")

@@ -72,13 +72,27 @@ class Session:
 
     # -- setup ------------------------------------------------------------------------------
     def configure(self, change: dict) -> dict:
-        """Apply a config change (validated) and rebuild what it touches; returns the new config."""
+        """Apply a config change (validated) and rebuild what it touches; returns the new config.
+
+        η, L2, the optimizer and K change the training from here on and keep the weights (η alone
+        also keeps the optimizer's state), so a beginner can lower η mid-run; any other change
+        builds a fresh model at step 0 (and new data when a data setting changed).
+        """
         with self.lock:
             new = _config.checked(self.config, change, uploaded=self.upload is not None)
-            data_keys = ("dataset", "noise", "train_ratio", "n_samples", "seed")
-            data_changed = any(new[k] != self.config[k] for k in data_keys)
-            self.config = new
-            self.reset(new_data=data_changed)
+            changed = {k for k in new if new[k] != self.config[k]}
+            old, self.config = self.config, new
+            if changed and changed <= {"lr", "l2", "optimizer", "optimizer_params", "batch_size"}:
+                if changed - {"lr", "batch_size"}:
+                    self.model.compile(loss=new["loss"], optimizer=_config.make_optimizer(new))
+                    self.plan.append(("optimizer", {k: new[k] for k in ("optimizer", "lr", "l2", "optimizer_params")}))
+                elif "lr" in changed:
+                    self.model.optimizer.lr = new["lr"]
+                    self.plan.append(("lr", new["lr"]))
+                self.version += 1
+            elif changed:
+                data_keys = ("dataset", "noise", "train_ratio", "n_samples", "seed")
+                self.reset(new_data=any(new[k] != old[k] for k in data_keys))
             return dict(self.config)
 
     def set_upload(self, data: bytes, filename: str) -> dict:
@@ -110,6 +124,9 @@ class Session:
             self.batch_rng = np.random.default_rng(c["seed"])
             self.order, self.cursor = self.batch_rng.permutation(self.n_train), 0
             self.steps, self.samples_seen = 0, 0
+            self.initial_config = dict(c)
+            # what happened since step 0: ("train", steps, K), ("lr", η), ("optimizer", its settings)
+            self.plan: list[tuple] = []
             self.history: list[tuple[float, float, float]] = []
             self.grad_norms = [0.0 for _ in self.dense_layers()]
             self.error, self.playing, self.guide = None, False, None
@@ -151,11 +168,20 @@ class Session:
                     break
                 self.steps += 1
                 self.samples_seen += len(idx)
+                self._planned_step()
             with np.errstate(over="ignore", invalid="ignore"):
                 self.grad_norms = [math.sqrt(sum(float(np.sum(np.square(p.grad))) for p in la.params()))
                                    for la in self.dense_layers()]
             self.version += 1
             return self._record()
+
+    def _planned_step(self) -> None:
+        """Count one step of batch size K in the plan (consecutive steps of one K are one entry)."""
+        K = self.batch_size
+        if self.plan and self.plan[-1][0] == "train" and self.plan[-1][2] == K:
+            self.plan[-1] = ("train", self.plan[-1][1] + 1, K)
+        else:
+            self.plan.append(("train", 1, K))
 
     @property
     def epoch(self) -> float:
@@ -303,4 +329,4 @@ class Session:
         from .codegen import python_code
 
         with self.lock:
-            return python_code(self.config, self.steps)
+            return python_code(self.initial_config, self.plan, self.steps)
