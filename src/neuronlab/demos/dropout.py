@@ -100,7 +100,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
     ax_a.set(title="accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0.4, 1.01))
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     g = np.linspace(-2.0, 3.0, 200)
     G1, G2 = np.meshgrid(g, np.linspace(-1.8, 2.3, 160))
     grid = np.c_[G1.ravel(), G2.ravel()]
@@ -114,7 +114,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
         ax.scatter(Xt[yt == 1, 0], Xt[yt == 1, 1], c=TAB10[3], edgecolors="k", s=25, label="class 1")
         r = results[label]
         ax.set(title=f"{label}: boundary (black), gap {r['loss_gap']:.2f}", xlabel="x₁", ylabel="x₂")
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=9, loc="lower left")
     fig.suptitle(f"Dropout on {n_train} noisy two-moons points (2-128-128-1 ReLU, SGD η = 0.1, momentum 0.9, "
                  f"K = 10, {epochs} epochs; validation: {n_val} new points)", fontsize=10)
     figures = [save(fig, out_dir, "dropout_overfitting")]

@@ -74,12 +74,17 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
                                        "steps_to_1e-3": int(np.argmax(np.abs(path - end) < 1e-3))}
             paths[(label, w0)] = path
 
-    fig, axes = figure(1, 3, size=(16, 4.6))
+    fig, axes = figure(1, 3, size=(16, 4.8))
     w = np.linspace(-2.3, 2.3, 400)
+    # at most six lines a panel: six of the starts on the curve, the three near the hump over time
+    drawn = [w0 for w0 in starts if round(w0, 1) in (-2.2, -0.6, 0.1, 0.3, 1.6, 2.2)] or list(starts)[:6]
+    near = [w0 for w0 in starts if round(w0, 1) in (0.1, 0.3, 2.2)] or list(starts)[:3]
     for c, label in enumerate(methods):
         ax = axes[0, c]
         ax.plot(w, C(w), color="black", lw=2, zorder=1)
         for k, w0 in enumerate(starts):
+            if w0 not in drawn:
+                continue
             path = paths[(label, w0)]
             ax.plot(path, C(path), "o-", color=TAB10[k], ms=3, lw=0.8, alpha=0.8,
                     label=f"w₀ = {w0:+.1f} → {results[label][str(w0)]['reached']}")
@@ -89,18 +94,22 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
                     arrowprops={"arrowstyle": "->"}, fontsize=9)
         ax.annotate(f"local min\nw = {w_loc:.2f}", xy=(w_loc, C(w_loc)), xytext=(w_loc - 0.3, C(w_loc) + 4),
                     arrowprops={"arrowstyle": "->"}, fontsize=9)
-        ax.set(title=f"{label}: paths on C(w) = w⁴ - 3w² + w", xlabel="w", ylabel="C(w)", ylim=(-4.2, 12))
-        ax.legend(fontsize=7, loc="upper center", ncol=2)
+        ax.set(title=f"{label}: paths on C(w) = w⁴ - 3w² + w", xlabel="w", ylabel="C(w)", ylim=(-4.2, 19))
+        ax.title.set_fontsize(11)
+        ax.legend(fontsize=9, loc="upper center", ncol=2)  # above the curve: ylim leaves room
         ax.grid(alpha=0.3)
     ax = axes[0, 2]
     for k, w0 in enumerate(starts):
-        ax.plot(paths[(list(methods)[0], w0)], color=TAB10[k], lw=1.8, label=f"GD from {w0:+.1f}")
-        ax.plot(paths[(list(methods)[1], w0)], color=TAB10[k], lw=1.2, ls="--")
+        if w0 not in near:
+            continue
+        ax.plot(paths[(list(methods)[0], w0)], color=TAB10[k], lw=2, label=f"GD from {w0:+.1f}")
+        ax.plot(paths[(list(methods)[1], w0)], color=TAB10[k], lw=1.5, ls="--", label=f"momentum from {w0:+.1f}")
     ax.axhline(w_glob, color="black", lw=0.8)
     ax.axhline(w_loc, color="black", lw=0.8)
     ax.axhline(w_max, color="gray", ls=":", lw=1)
     ax.set(title="w per step (solid: GD, dashed: momentum)", xlabel="step", ylabel="w", xlim=(0, min(steps, 120)))
-    ax.legend(fontsize=7, ncol=2)
+    ax.title.set_fontsize(11)
+    ax.legend(fontsize=9, ncol=1, loc="center right")
     ax.grid(alpha=0.3)
     fig.suptitle("Gradient descent finds the minimum of the valley it starts in (dotted: the maximum between them)")
     figures = [save(fig, out_dir, "minima_paths")]
