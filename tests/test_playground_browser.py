@@ -100,6 +100,8 @@ def test_build_play_learn_the_circle_and_read_a_neuron(page, shots):
     detail = page.evaluate("() => api('/api/detail', {layer: 1, neuron: 1, sample: 0})")  # the JSON API
     assert shown == pytest.approx(detail["Z"], rel=1e-3, abs=1e-4)
     expect(page.locator("#detail-equations li").first).to_contain_text("Z¹₂ = Σᵢ h⁰ᵢ W¹ᵢ₂ + b¹₂")
+    page.get_by_role("button", name="Input x₂").click()
+    expect(page.locator("#detail-equations li").first).to_contain_text("h⁰₂ = x₂ = ")
     page.get_by_role("img", name=re.compile("Decision boundary")).click(position={"x": 12, "y": 12})
     expect(page.get_by_label("Sample (training set)")).not_to_have_value("0")
     sample = int(page.get_by_label("Sample (training set)").input_value())

@@ -199,6 +199,7 @@ def test_gradient_health_flags_vanishing_gradients():
     s.step(1)
     health = s.gradient_health()
     assert health["status"][0] == "vanishing" and "Vanishing gradients" in health["message"]
+    assert health["section"] == "vanishing"
 
 
 def test_upload_reads_two_features_and_a_label_and_names_no_server_path(tmp_path):
@@ -215,6 +216,8 @@ def test_upload_reads_two_features_and_a_label_and_names_no_server_path(tmp_path
     s = Session()
     s.set_upload(b"".join(f"{i},{i * 0.5},{i * 0.1}\n".encode() for i in range(30)), "reg.csv")
     assert s.config["dataset"] == "upload:regression" and s.config["loss"] == "mse"
+    s.set_upload(b"".join(f"{i},{i * 0.5},{i * 0.2}\n".encode() for i in range(40)), "reg2.csv")
+    assert len(s.X) == 40 and s.state()["upload"] == {"name": "reg2.csv", "rows": 40, "task": "regression"}
 
 
 def test_model_download_loads_back_with_the_same_weights(tmp_path):

@@ -59,6 +59,7 @@ class Session:
     def __init__(self, config: dict | None = None):
         self.lock = threading.RLock()
         self.upload = None                 # (X, y, task) of an uploaded CSV
+        self.upload_name = None
         self.config = _config.checked(_config.DEFAULTS, config or {})
         self.playing = False
         self.speed = 20                    # steps per page update while playing (~500 steps a second)
@@ -100,7 +101,10 @@ class Session:
         X, y, task = _data.read_upload(data, filename)
         with self.lock:
             self.upload = (X, y, task)
-            return self.configure({"dataset": f"upload:{task}"})
+            self.upload_name = "".join(c for c in str(filename)[-80:] if c.isprintable())
+            self.config = _config.checked(self.config, {"dataset": f"upload:{task}"}, uploaded=True)
+            self.reset(new_data=True)     # a second file of the same task is new data too
+            return dict(self.config)
 
     def reset(self, new_data: bool = True) -> None:
         """A fresh model from the config's seed (and, when asked, the data drawn again); step 0."""
@@ -244,7 +248,9 @@ class Session:
             k = status.index("vanishing") + 1
             message = (f"‖∂C/∂W‖ of layer {k} is under 1/1000 of the largest: the gradient vanishes on its way "
                        f"back — the guide, §6 Vanishing gradients (try tanh or relu; neuronlab demo vanishing).")
-        return {"norms": [g if math.isfinite(g) else None for g in norms], "status": status, "message": message}
+        section = "exploding" if "exploding" in status else ("vanishing" if "vanishing" in status else None)
+        return {"norms": [g if math.isfinite(g) else None for g in norms], "status": status, "message": message,
+                "section": section}
 
     def network(self) -> dict:
         """Widths (inputs first), each Dense layer's W (fan_in x fan_out) and b, and the layers' activations."""
@@ -270,7 +276,9 @@ class Session:
                    "batch_size": self.batch_size, "train_loss": train, "test_loss": test,
                    "history": self.history, "error": self.error, "network": self.network(),
                    "heatmaps": self.heatmaps(), "gradients": self.gradient_health(), "selected": self.selected,
-                   "guide": None if self.guide is None else self.guide.state()}
+                   "guide": None if self.guide is None else self.guide.state(),
+                   "upload": None if self.upload is None else {"name": self.upload_name, "rows": len(self.upload[0]),
+                                                               "task": self.upload[2]}}
             if include_points:
                 out["points"] = self.points()
             return out

@@ -193,7 +193,7 @@ function drawNetwork() {   // the playground's network, or the guide's 4-2-1 net
     if (!g && K > 0 && K < widths.length - 1) drawColumnButtons(net, pos[K][0].x, K);
     const head = document.createElement("span"); head.className = "colhead";
     head.style.left = `${pos[K][0].x - 15}px`; head.style.top = "22px";
-    head.textContent = K === 0 ? "" : (K === widths.length - 1 ? "output" : `${w} neurons`);
+    head.textContent = K === 0 ? "" : (K === widths.length - 1 ? "output" : (COLW < 90 ? `${w}` : `${w} neurons`));
     net.appendChild(head);
   });
 }
@@ -247,7 +247,7 @@ function drawNeuron(net, at, K, j, nLayers, g) {   // a button with the neuron's
     const cv = document.createElement("canvas"); cv.width = cv.height = BOX; b.appendChild(cv);
     drawHeat(cv, st.heatmaps.neurons[K][j], st.heatmaps.size);
     P.canvases.push([cv, K, j]);
-    if (K > 0) b.addEventListener("click", () => showDetail(K, j, null));
+    b.addEventListener("click", () => (K > 0 ? showDetail(K, j, null) : showInput(j)));
   } else {
     const v = document.createElement("span"), known = K === 0 ? null : g.values[`${K},${j}`];
     v.className = "val"; v.textContent = K === 0 ? fmt(g.x[j]) : (known ? `h ${fmt(known.h)}` : "");
@@ -322,7 +322,13 @@ function drawGradients() {
     d.textContent = `‖∂C/∂W${"¹²³⁴⁵⁶⁷⁸"[k] || k + 1}‖ ${fmt(n)}`; d.title = gr.status[k];
     strip.appendChild(d);
   });
-  $("grad-message").textContent = gr.message;
+  const msg = $("grad-message");
+  msg.textContent = gr.message ? `${gr.message} ` : "";
+  if (gr.section) {   // a link to the guide's section, just below
+    const a = document.createElement("a"); a.href = `#guide-${gr.section}`; a.textContent = "Why?";
+    a.addEventListener("click", () => { $(`guide-${gr.section}`).open = true; });
+    msg.appendChild(a);
+  }
 }
 
 // ---- detail and guide ------------------------------------------------------------------------
@@ -363,6 +369,20 @@ async function showDetail(K, j, i) {
   }
 }
 
+async function showInput(i) {   // an input neuron: the feature's value h⁰ᵢ for the selected sample
+  const sample = parseInt($("sample").value, 10) || 0, name = P.st.network.inputs[i];
+  try {
+    const d = await api("/api/detail", { layer: 1, neuron: 0, source: null, sample });
+    const dl = $("detail-summary"); dl.innerHTML = "";
+    for (const [k, v] of [["Input", name], ["h⁰", fmt(d.h_in[i])]]) {
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = k; dd.textContent = v; dd.setAttribute("aria-label", k); dl.append(dt, dd);
+    }
+    fillList($("detail-equations"), [`h⁰${"₁₂₃₄₅₆₇"[i]} = ${name} = ${fmt(d.h_in[i])}   (x = (${d.x.map(fmt).join(", ")}))`]);
+    $("detail-notes").textContent = "Inputs pass their value on: every neuron of layer 1 sums h⁰ᵢ W¹ᵢⱼ.";
+  } catch (e) { $("detail-notes").textContent = e.message; }
+}
+
 function fillList(ul, lines) {
   ul.innerHTML = "";
   for (const t of lines) { const li = document.createElement("li"); li.textContent = t; ul.appendChild(li); }
@@ -394,6 +414,8 @@ function render() {
   $("test-loss").textContent = fmt(st.test_loss);
   $("train-loss").textContent = fmt(st.train_loss);
   if (st.error) showBanner(st.error);
+  $("upload-status").textContent = st.upload ? `${st.upload.name}: ${st.upload.rows} rows, ${st.upload.task}` +
+    (st.config.dataset.startsWith("upload:") ? " (in use)" : "") : "";
   drawNetwork(); drawOutput(); drawCurve(); drawGradients(); drawGuide();
 }
 
