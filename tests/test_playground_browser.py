@@ -118,6 +118,13 @@ def test_keyboard_space_plays_and_arrow_steps(page):
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
     page.keyboard.press("Space")
     expect(page.get_by_role("button", name="Play")).to_be_visible()
+    page.get_by_role("button", name="Reset").click()             # focus on a button: space still plays
+    expect(page.get_by_label("Step count")).to_have_text("0")
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    page.wait_for_function("() => P.st.step > 0")                # it trains (the reset was not clicked again)
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Play")).to_be_visible()
 
 
 def test_guide_mode_steps_through_the_guides_network(page, shots):

@@ -97,12 +97,14 @@ function buildControls() {
   $("guide-exit").addEventListener("click", () => guide("exit"));
   $("dl-model").href = `/api/model?session=${P.sid}`;
   $("dl-code").href = `/api/code?session=${P.sid}`;
-  document.addEventListener("keydown", (e) => {
-    const tag = (e.target.tagName || "").toLowerCase();
-    if (["input", "select", "textarea"].includes(tag)) return;
+  const typing = (e) => ["input", "select", "textarea"].includes((e.target.tagName || "").toLowerCase());
+  document.addEventListener("keydown", (e) => {   // space = play/pause, → = step (or the guide's next part)
+    if (typing(e) || e.repeat) return;
     if (e.code === "Space") { e.preventDefault(); togglePlay(); }
     else if (e.key === "ArrowRight") { e.preventDefault(); P.st && P.st.guide ? guide("next") : stepOnce(); }
   });
+  // a focused button would also "click" on the space key's release: space means play/pause only
+  document.addEventListener("keyup", (e) => { if (e.code === "Space" && !typing(e)) e.preventDefault(); });
 }
 
 function optimizerParams(cfg) {
