@@ -187,7 +187,9 @@ def test_event_stream_plays_and_a_closed_stream_stops_the_loop(server):
                     break
         assert states[0]["points"] and "points" not in states[-1]
         assert states[-1]["step"] > states[1]["step"] and states[-1]["playing"]
-        time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while sid in app.state.sessions and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert sid not in app.state.sessions      # the tab closed: loop stopped, session dropped
         r = http.post(f"/api/step?session={sid}", json={})
         assert r.status_code == 404
