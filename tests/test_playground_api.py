@@ -177,6 +177,7 @@ def test_event_stream_plays_and_a_closed_stream_stops_the_loop(server):
     base, app = server
     with httpx.Client(base_url=base, timeout=10) as http:
         sid = http.post("/api/session").json()["session"]
+        sess = app.state.sessions[sid]
         states = []
         with http.stream("GET", f"/api/events?session={sid}") as stream:
             http.post(f"/api/play?session={sid}", json={"playing": True, "speed": 10})
@@ -191,6 +192,9 @@ def test_event_stream_plays_and_a_closed_stream_stops_the_loop(server):
         while sid in app.state.sessions and time.monotonic() < deadline:
             time.sleep(0.02)
         assert sid not in app.state.sessions      # the tab closed: loop stopped, session dropped
+        steps = sess.steps
+        time.sleep(0.2)
+        assert not sess.playing and sess.steps == steps
         r = http.post(f"/api/step?session={sid}", json={})
         assert r.status_code == 404
 
