@@ -15,12 +15,11 @@ class TrialLines(Callback):
     def __init__(self, sweep, echo=print):
         self.names = list(sweep.params)
         self.metric, self.trials, self.echo = sweep.settings["metric"], sweep.settings["trials"], echo
-        self.done = 0
 
-    def _head(self, trial) -> str:
-        self.done += 1
+    def _head(self, trials, trial) -> str:
+        done = sum(t.status in ("TERMINATED", "ERROR") or t is trial for t in trials)  # counts a resumed sweep's too
         params = " ".join(f"{k}={format_value(trial.config[k])}" for k in self.names if k in trial.config)
-        return f"trial {self.done}/{self.trials}  {params}"
+        return f"trial {done}/{self.trials}  {params}"
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         r = trial.last_result or {}
@@ -28,7 +27,7 @@ class TrialLines(Callback):
         value = r.get(self.metric)
         how = "" if epoch >= planned else "  (stopped by ASHA)"
         shown = f"{value:.4f}" if isinstance(value, (int, float)) else "-"
-        self.echo(f"{self._head(trial)}: {self.metric} {shown} after {epoch}/{planned} epochs{how}")
+        self.echo(f"{self._head(trials, trial)}: {self.metric} {shown} after {epoch}/{planned} epochs{how}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         error = None
@@ -37,4 +36,4 @@ class TrialLines(Callback):
                 error = f.read()
         except (OSError, TypeError):  # no error file: the line still says the trial failed
             pass
-        self.echo(f"{self._head(trial)}: failed: {clean_text(failure_message(error))}")
+        self.echo(f"{self._head(trials, trial)}: failed: {clean_text(failure_message(error))}")

@@ -21,14 +21,7 @@ def _pyplot():
     return plt
 
 
-def plot_curves(records, metric: str, path: str) -> str | None:
-    """``metric`` per epoch for every trial: best thick, finished solid, ASHA-stopped dashed, failed ×."""
-    drawn = [t for t in records if t.history.get("epoch") and t.history.get(metric)]
-    if not drawn:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    best = next((t for t in records if t.value is not None), None)
+def _draw_trials(ax, drawn, best, metric):
     for t in drawn:
         x, y = t.history["epoch"], t.history[metric]
         if t is best:
@@ -39,6 +32,24 @@ def plot_curves(records, metric: str, path: str) -> str | None:
         else:
             ax.plot(x, y, "-" if t.status == "completed" else "--", marker=".",
                     color="tab:blue" if t.status == "completed" else "tab:gray", lw=1, alpha=0.8)
+    ax.set(xlabel="epoch", ylabel=metric)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+
+
+def plot_curves(records, metric: str, path: str) -> str | None:
+    """``metric`` per epoch for every trial (left) and zoomed on the best quarter of the trials (right).
+
+    Best thick green, trials that ran all their epochs solid, ASHA-stopped dashed, failed ×.
+    """
+    drawn = [t for t in records if t.history.get("epoch") and t.history.get(metric)]
+    if not drawn:
+        return None
+    plt = _pyplot()
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(12, 5))
+    best = next((t for t in records if t.value is not None), None)
+    _draw_trials(ax, drawn, best, metric)
+    _draw_trials(zoom, drawn, best, metric)
     ax.plot([], [], "-", color="tab:blue", label="ran all its epochs")
     ax.plot([], [], "--", color="tab:gray", label="stopped by ASHA")
     if any(t.status == "failed" for t in drawn):
@@ -47,10 +58,15 @@ def plot_curves(records, metric: str, path: str) -> str | None:
     title = f"{metric} per epoch, {len(records)} trials"
     if n_failed_silent:
         title += f" ({n_failed_silent} failed before their first epoch)"
-    ax.set(xlabel="epoch", ylabel=metric, title=title)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
+    ax.set_title(title)
     ax.legend(loc="best", fontsize=9)
+    top = [t for t in records if t.value is not None and t in drawn][: max(3, len(records) // 4)]
+    if top:  # the y range of the best quarter's whole curves, padded by 10%
+        ys = [v for t in top for v in t.history[metric] if np.isfinite(v)]
+        lo, hi = min(ys), max(ys)
+        pad = 0.1 * (hi - lo) or 0.01 * (abs(hi) or 1.0)
+        zoom.set_ylim(lo - pad, hi + pad)
+    zoom.set_title(f"zoom: the best {len(top)} trials")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
