@@ -46,6 +46,15 @@ def test_string_labels_train_like_their_indices_and_come_back(iris_like, tmp_pat
     np.testing.assert_array_equal(loaded.predict_classes(X), pred)
 
 
+def test_class_weight_by_original_label(iris_like):
+    X, idx = iris_like
+    by_name, by_index = _clf(), _clf()
+    by_name.fit(X, SPECIES[idx], epochs=1, class_weight={"virginica": 3.0}, verbose=0)
+    by_index.fit(X, idx, epochs=1, class_weight={2: 3.0}, verbose=0)
+    for a, b in zip(by_name.get_weights(), by_index.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_pandas_categoricals_keep_their_category_order(iris_like):
     X, idx = iris_like
     order = ["virginica", "setosa", "versicolor"]

@@ -77,6 +77,10 @@ class CallbackList:
         for hook in _BASE_HOOKS:
             self.__dict__.pop(hook, None)
 
+    def wants(self, hook) -> bool:
+        """Whether any callback overrides ``hook`` (under any of its names)."""
+        return any(_overrides(cb, name) for cb in self.callbacks for name in _ALIASES.get(hook, (hook,)))
+
     def __getattr__(self, hook):
         if not hook.startswith("on_"):
             raise AttributeError(hook)

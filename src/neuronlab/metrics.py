@@ -159,6 +159,10 @@ class TopKAccuracy(Metric):
         true = (Y if Y.ndim == P.ndim - 1 else Y.argmax(axis=-1)).reshape(-1)
         true_score = P2[np.arange(len(P2)), true]
         hit = (P2 > true_score[:, None]).sum(axis=1) < self.k   # fewer than k classes score higher
+        if w is None:
+            self.correct += float(np.count_nonzero(hit))
+            self.total += len(hit)
+            return
         ww = _per_position(w, P, len(P))
         self.correct += float(ww @ hit)
         self.total += float(ww.sum())
@@ -186,10 +190,13 @@ class _Counts(Metric):
     def reset(self):
         self.tp = self.fp = self.fn = np.zeros(0)
 
-    def _grow(self, k):
-        if len(self.tp) < k:
-            pad = k - len(self.tp)
+    def _add(self, tp, fp, fn):
+        if len(self.tp) < len(tp):
+            pad = len(tp) - len(self.tp)
             self.tp, self.fp, self.fn = (np.concatenate([a, np.zeros(pad)]) for a in (self.tp, self.fp, self.fn))
+        self.tp[:len(tp)] += tp
+        self.fp[:len(fp)] += fp
+        self.fn[:len(fn)] += fn
 
     def update(self, P, Y, w=None, from_logits=False):
         k = max(2, P.shape[-1])
@@ -200,11 +207,11 @@ class _Counts(Metric):
             self._update_multilabel(P, Y, w, from_logits)
             return
         pred, true = _decisions(P, Y, self.multilabel, from_logits)
-        ww = _per_position(w, P, len(P))
-        self._grow(k)
-        self.tp += np.bincount(true[pred == true], ww[pred == true], minlength=k)
-        self.fp += np.bincount(pred[pred != true], ww[pred != true], minlength=k)
-        self.fn += np.bincount(true[pred != true], ww[pred != true], minlength=k)
+        # one bincount gives the batch's confusion matrix C[true, pred]: TP = diag, FP = column - diag, FN = row - diag
+        weights = None if w is None else _per_position(w, P, len(P))
+        C = np.bincount(true * k + pred, weights, minlength=k * k).reshape(k, k)
+        tp = np.diagonal(C)
+        self._add(tp, C.sum(axis=0) - tp, C.sum(axis=1) - tp)
 
     def _update_multilabel(self, P, Y, w, from_logits):
         """Every output is its own binary problem: counts per output column."""
@@ -212,10 +219,8 @@ class _Counts(Metric):
         pred = P.reshape(-1, k) > (0.0 if from_logits else 0.5)
         true = Y.reshape(-1, k) > 0.5
         ww = _per_position(w, P, len(P))[:, None]
-        self._grow(k)
-        self.tp += (ww * (pred & true)).sum(axis=0)
-        self.fp += (ww * (pred & ~true)).sum(axis=0)
-        self.fn += (ww * (~pred & true)).sum(axis=0)
+        self._add((ww * (pred & true)).sum(axis=0), (ww * (pred & ~true)).sum(axis=0),
+                  (ww * (~pred & true)).sum(axis=0))
 
     def _score(self, tp, fp, fn):
         raise NotImplementedError
@@ -324,9 +329,14 @@ class _Regression(Metric):
             raise ValueError(f"{type(self).__name__}: needs targets shaped like the output {P.shape}, got {Y.shape}")
         k = P.shape[-1]
         D = (P - Y).reshape(-1, k).astype(np.float64, copy=False)
-        ww = _per_position(w, P, len(P))
-        self.n += ww.sum()
+        ww = None if w is None else _per_position(w, P, len(P))  # None: every row weighs 1
+        self.n += len(D) if ww is None else ww.sum()
         self._accumulate(D, Y.reshape(-1, k).astype(np.float64, copy=False), ww)
+
+    @staticmethod
+    def _sum(ww, A):
+        """Σ_rows w A (per output)."""
+        return A.sum(axis=0) if ww is None else ww @ A
 
     def _accumulate(self, D, Y, ww):
         raise NotImplementedError
@@ -337,7 +347,7 @@ class MAE(_Regression):
     """Mean absolute error (sklearn's ``mean_absolute_error``)."""
 
     def _accumulate(self, D, Y, ww):
-        self._add("abs", ww @ np.abs(D))
+        self._add("abs", self._sum(ww, np.abs(D)))
 
     def result(self):
         return float(np.mean(self.sums["abs"] / self.n)) if self.n else 0.0
@@ -348,7 +358,7 @@ class MSE(_Regression):
     """Mean squared error (sklearn's ``mean_squared_error``)."""
 
     def _accumulate(self, D, Y, ww):
-        self._add("sq", ww @ (D * D))
+        self._add("sq", self._sum(ww, D * D))
 
     def result(self):
         return float(np.mean(self.sums["sq"] / self.n)) if self.n else 0.0
@@ -376,11 +386,12 @@ class R2(_Regression):
 
     def _accumulate(self, D, Y, ww):
         # Chan's merge of (count, mean, Σ w (y - mean)²): stable for any offset of y
-        self._add("sq", ww @ (D * D))
-        nb = ww.sum()
+        self._add("sq", self._sum(ww, D * D))
+        nb = len(Y) if ww is None else ww.sum()
         n_before = self.n - nb
-        mb = (ww @ Y) / nb
-        m2b = ww @ ((Y - mb) ** 2)
+        mb = self._sum(ww, Y) / nb
+        C = Y - mb
+        m2b = self._sum(ww, C * C)
         delta = mb - self.mean
         self.mean = self.mean + delta * (nb / self.n)
         self.m2 = self.m2 + m2b + delta * delta * (n_before * nb / self.n)

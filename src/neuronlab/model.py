@@ -201,6 +201,7 @@ class Sequential:
         self._metrics: list[_metrics.Metric] = []     # their instances for training ...
         self._val_metrics: list[_metrics.Metric] = []  # ... and for evaluate / validation
         self.classes_: list | None = None            # original labels of the classes, learned by fit
+        self._metric_logs = True  # False while fit runs without a per-batch callback: metrics only stream
         self.stop_training = False
         self.history: History | None = None
         self.last_epoch_time = 0.0
@@ -422,9 +423,10 @@ class Sequential:
         metrics = self._metrics if metrics is None else metrics
         if metrics:
             self._update_metrics(metrics, out, Y)
-            for m in metrics:
-                if m.per_batch:
-                    logs[m.name] = m.result()
+            if self._metric_logs:
+                for m in metrics:
+                    if m.per_batch:
+                        logs[m.name] = m.result()
         return logs
 
     def _update_metrics(self, metrics, out, Y) -> None:
@@ -572,14 +574,19 @@ class Sequential:
             cbs.append(_printer(verbose, epochs, batches.count))
         self.history = history
         self.stop_training = False
-        cbs.on_train_begin({})
-        for epoch in range(initial_epoch, epochs):
-            with self._threads(K):  # re-chosen each epoch
-                logs = self._fit_epoch(epoch, batches, validation, cbs)
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end({})
+        # the running metric values in each batch's logs are for per-batch callbacks; none: skip them
+        self._metric_logs = cbs.wants("on_batch_end")
+        try:
+            cbs.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                with self._threads(K):  # re-chosen each epoch
+                    logs = self._fit_epoch(epoch, batches, validation, cbs)
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end({})
+        finally:
+            self._metric_logs = True
         return history
 
     def _threads(self, K):
@@ -697,6 +704,8 @@ class Sequential:
             n_cls = self.output_dim if self.output_dim > 1 else 2
             table = np.ones(n_cls)
             for cls, cw in dict(class_weight).items():
+                if self.classes_ is not None and cls in self.classes_:  # keyed by the original labels
+                    cls = self.classes_.index(cls)
                 if not isinstance(cls, (int, np.integer)) or not 0 <= cls < n_cls:
                     raise ValueError(f"{where}: class_weight key {cls!r} is not a class in [0, {n_cls})")
                 table[cls] = float(cw)
