@@ -20,17 +20,14 @@ __all__ = ["IMAGE_EXT", "load_model_file", "scaler_of", "class_names", "shape_fo
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-MAX_CLASSES = 100_000        # class names a model file may list
-MAX_CLASS_NAME = 200         # characters of one class name shown
-
-
 def load_model_file(model_path):
     """``(model, extra)`` of a model or checkpoint file; the model must be built.
 
     ``extra`` is checked as the rest of the file is (ModelFileError otherwise): ``classes`` a
     list of one name per output, ``sample_shape`` positive integers holding the model's input
     values (never more: it sizes the images ``predict`` makes), ``scaler`` an input scaler for
-    that many features; class names come back as printable text.
+    that many features. Class names stay as the file has them (evaluate matches data labels
+    against them); every report prints them through :func:`neuronlab.text.printable`.
     """
     from ..saving import load_checkpoint
 
@@ -51,7 +48,6 @@ def _checked_extra(path, model, extra) -> dict:
         c = extra["classes"]
         if not (isinstance(c, list) and len(c) == k and all(isinstance(x, (str, int, float)) for x in c)):
             raise ModelFileError(f"{path}: metadata 'classes' must be a list of {k} names (one per output)")
-        extra["classes"] = [printable(x, MAX_CLASS_NAME) for x in c]
     if extra.get("sample_shape") is not None:
         shape = extra["sample_shape"]
         ok = (isinstance(shape, list) and 1 <= len(shape) <= 8

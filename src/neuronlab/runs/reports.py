@@ -107,9 +107,11 @@ def save_confusion_matrix(ev: Evaluation, out=None) -> str:
     folder = out or os.path.dirname(os.path.abspath(ev.model_path))
     os.makedirs(folder, exist_ok=True)
     from ..plots import plot_confusion_matrix
+    from ..text import printable
 
-    return plot_confusion_matrix(ev.confusion, ev.classes, os.path.join(folder, "confusion_matrix.png"),
-                                 title=f"accuracy {100 * ev.accuracy:.2f}% on {ev.what}")
+    return plot_confusion_matrix(ev.confusion, [printable(c, 40) for c in ev.classes],
+                                 os.path.join(folder, "confusion_matrix.png"),
+                                 title=printable(f"accuracy {100 * ev.accuracy:.2f}% on {ev.what}", 120))
 
 
 def classification_report(cm, classes) -> list[str]:
