@@ -205,14 +205,31 @@ def test_cli_prints_the_url_and_warns_for_another_host(monkeypatch):
     from neuronlab.cli import main
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(uvicorn.Server, "run",
+                        lambda self, sockets=None: calls.append((self.config.app, sockets[0].getsockname()[1])))
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url))
-    r = CliRunner().invoke(main, ["playground", "--no-browser", "--port", "8123"])
+    port = _free_port()
+    r = CliRunner().invoke(main, ["playground", "--no-browser", "--port", str(port)])
     assert r.exit_code == 0, r.output
-    assert "http://127.0.0.1:8123/" in r.output and "warning" not in r.output
-    assert calls[-1][1]["host"] == "127.0.0.1" and calls[-1][0].hosts == allowed_hosts("127.0.0.1", 8123)
-    r = CliRunner().invoke(main, ["playground", "--no-browser", "--host", "0.0.0.0", "--port", "8124"])
+    assert f"http://127.0.0.1:{port}/" in r.output and "warning" not in r.output
+    app, bound = calls[-1]
+    assert app.hosts == allowed_hosts("127.0.0.1", port) and bound == port
+    r = CliRunner().invoke(main, ["playground", "--no-browser", "--host", "0.0.0.0", "--port", "0"])
     assert "warning: listening on 0.0.0.0, not 127.0.0.1" in r.output
-    assert "127.0.0.1:8124" in calls[-1][0].hosts
+    assert any(h.startswith("127.0.0.1:") for h in calls[-1][0].hosts)
     assert not opened
+
+
+def test_cli_says_when_the_port_is_taken():
+    from click.testing import CliRunner
+
+    from neuronlab.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(main, ["playground", "--no-browser", "--port", str(port)])
+    assert r.exit_code == 1 and "http://" not in r.output
+    assert f"cannot listen on 127.0.0.1:{port}" in r.output and "choose another --port" in r.output

@@ -219,7 +219,7 @@ if click is not None:
         main.add_command(generate)
 
     @main.command(short_help="The guide, live in the browser: train a network and see every number.")
-    @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
+    @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port (0: any).")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (others warn).")
     @click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
     @click.option("--max-sessions", type=click.IntRange(1, 64), default=8, show_default=True, help="Open tabs at once.")

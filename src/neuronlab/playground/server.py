@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 import time
 from importlib import resources
 
@@ -282,11 +283,29 @@ async def _event_stream(sid: str, sess: Session, sessions: dict, streams: dict):
             sessions.pop(sid, None)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port) before anything is printed; port 0 picks a free one."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"playground: cannot listen on {host}:{port} ({e.strerror or e}); choose another --port "
+                      f"(0 picks a free one)") from None
+    return sock
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, max_sessions: int = 8,
           echo=print) -> None:
-    """Run the playground with uvicorn until Ctrl-C; print the URL and open it unless ``open_browser`` is False."""
+    """Run the playground with uvicorn until Ctrl-C; print the URL and open it unless ``open_browser`` is False.
+
+    Raises OSError (one line) when the address cannot be used, before printing a URL.
+    """
     import uvicorn
 
+    sock = _listen(host, port)
+    port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -302,4 +321,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    finally:
+        sock.close()
