@@ -187,6 +187,21 @@ def test_regression_metrics_in_history(rng):
     assert ev["mae"] == pytest.approx(skm.mean_absolute_error(y, P), abs=TOL)
 
 
+def test_train_step_streams_until_reset_and_test_step_is_per_batch(rng):
+    m, X, y = _classifier(rng)
+    m.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    P0 = m.predict(X[:50]).argmax(1)
+    assert m.test_step(X[:50], y[:50])["accuracy"] == pytest.approx((P0 == y[:50]).mean())
+    P1 = m.predict(X[50:60]).argmax(1)
+    assert m.test_step(X[50:60], y[50:60])["accuracy"] == pytest.approx((P1 == y[50:60]).mean())
+    first = m.train_step(X[:50], y[:50])["accuracy"]
+    assert first == pytest.approx((P0 == y[:50]).mean())
+    m.compiled_metrics[0].update(np.eye(3)[y[:10]], y[:10])  # 10 more right answers stream into the running value
+    assert m.compiled_metrics[0].result() == pytest.approx((first * 50 + 10) / 60)
+    m.reset_metrics()
+    assert m.compiled_metrics[0].total == 0
+
+
 def test_no_metric_means_only_the_loss(rng):
     m, X, y = _classifier(rng)
     m.compile(loss="categorical_crossentropy")

@@ -489,8 +489,10 @@ class Sequential:
         return logs
 
     def test_step(self, X, Y, sample_weight=None) -> dict:
-        """The batch logs (loss, metrics) of the inference path, without any update."""
+        """The batch logs (loss, metrics of this batch alone) of the inference path, without any update."""
         X, Y, w = self._batch(X, Y, sample_weight, "test_step")
+        for m in self._val_metrics:
+            m.reset()
         out = self._inference(X)
         return self._batch_logs(out, Y, self._criterion.value(out, Y, w), self._val_metrics)
 
