@@ -256,3 +256,17 @@ def test_detail_of_an_activation_trace_does_not_walk_says_so():
         s = Session({"activation": act})
         with pytest.raises(ValueError, match=f"this network uses {act} \\(training and heat maps work"):
             s.detail(1, 0)
+
+
+def test_guide_mode_prints_the_numbers_of_the_neuronlab_trace_command():
+    from click.testing import CliRunner
+
+    from neuronlab.cli import main
+
+    printed = CliRunner().invoke(main, ["trace"]).output      # the guide's 4-2-1 network, η = 0.5
+    walk = GuideWalk()
+    for step in walk.steps[1:4]:                              # the three forward steps: Z and h
+        for line in step["equations"]:
+            value = line.rsplit("= ", 1)[1].replace("−", "-")
+            assert value in printed, (line, value)
+    assert f"{walk.t.C:.4g}" in printed
