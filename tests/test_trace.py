@@ -285,3 +285,55 @@ def test_both_renderers_write_the_same_notation_interface():
         assert name in own(_TextRenderer), name
     for cls in (_TextRenderer, _MarkdownRenderer):
         assert set(cls.loss_formula) == set(cls.dC_dyp) == {"mse", "binary_crossentropy", "categorical_crossentropy"}
+
+
+# ---- the guide's indexing: from 0, W's superscript the layer the weight leaves -------------------
+def test_guide_indexing_names_symbols_as_the_guide():
+    t = nl.trace(indexing="guide")
+    text = t.to_text()
+    for sym in ("x₀", "x₃", "W⁰₀₀", "W⁰₃₁", "Z¹₀", "h¹₁", "W¹₀₀", "Z²₀", "∂C/∂W⁰ᵢⱼ", "∂C/∂h¹₀"):
+        assert sym in text, sym
+    for sym in ("x₄", "W⁰₄", "W²", "Z¹₂"):
+        assert sym not in text, sym
+    assert "layer the weight leaves" in text
+    plain = nl.trace().to_text()
+    assert "W¹₁₁" in plain and "x₄" in plain and "x₀" not in plain and "W⁰" not in plain
+    md = t.to_markdown()
+    assert "W^{0}_{00}" in md and "x_{0}" in md and "W^{1}_{00}" in md
+
+
+@pytest.mark.parametrize("widths, act, out_act, loss, n", WALKS)
+def test_guide_indexing_prints_the_same_numbers_mapped_both_ways(widths, act, out_act, loss, n):
+    model, X, y = guide_example(widths, act, loss, out_act, seed=1, n_samples=n)
+    t = nl.trace(model, X, y, lr=0.3, loss=loss)
+    ours, guide = t.to_text(8), t.to_text(8, indexing="guide")
+    assert DECIMAL.findall(ours) == DECIMAL.findall(guide)
+    assert len(ours.splitlines()) == len(guide.splitlines())
+
+    def row(text, name):  # the update table's row of one weight: before, gradient, after
+        return [line.split()[1:] for line in text.splitlines() if line.split()[:1] == [name]][-1]
+    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    sup = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+    for K, lt in enumerate(t.layers, start=1):  # neuronlab W^K_ij is the guide's W^{K-1}_{i-1, j-1}
+        d_in, d_out = lt.W.shape
+        if max(d_in, d_out) > 9:
+            continue
+        for i in range(1, d_in + 1):
+            for j in range(1, d_out + 1):
+                a = "W" + str(K).translate(sup) + f"{i}{j}".translate(sub)
+                b = "W" + str(K - 1).translate(sup) + f"{i - 1}{j - 1}".translate(sub)
+                assert row(ours, a) == row(guide, b) == [f"{v:.8g}" if v else "0" for v in
+                                                         (lt.W[i - 1, j - 1], lt.dW[i - 1, j - 1],
+                                                          lt.W_new[i - 1, j - 1])]
+
+
+def test_guide_indexing_from_the_cli_and_bad_values():
+    res = CliRunner().invoke(trace_cmd, ["--indexing", "guide"])
+    assert res.exit_code == 0, res.output
+    assert "Z¹₀ = x₀×W⁰₀₀ + x₁×W⁰₁₀ + x₂×W⁰₂₀ + x₃×W⁰₃₀ + b¹₀" in res.output
+    res = CliRunner().invoke(trace_cmd, ["--indexing", "pytorch"])
+    assert res.exit_code != 0 and "pytorch" in res.output
+    with pytest.raises(ValueError, match="indexing"):
+        nl.trace(indexing="zero")
+    with pytest.raises(ValueError, match="indexing"):
+        nl.trace().to_text(indexing="one")

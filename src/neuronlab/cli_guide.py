@@ -49,7 +49,10 @@ def _parse_layers(ctx, param, value):
               help="text: terminal tables; md: Markdown with LaTeX.")
 @click.option("--digits", default=4, show_default=True, type=click.IntRange(2, 17),
               help="Significant digits printed.")
-def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, digits):
+@click.option("--indexing", default="neuronlab", show_default=True, type=click.Choice(["neuronlab", "guide"]),
+              help="neuronlab: counted from 1, W^K enters layer K (x₁, W¹₁₁); guide: the guide's names, "
+                   "counted from 0, W^K leaves layer K (x₀, W⁰₀₀).")
+def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, digits, indexing):
     """One training step of a small network, neuron by neuron, in the guide's notation.
 
     Forward pass (Z = Σ x_i W_ij + b_j, h = f(Z)), the loss C, the backward pass
@@ -61,7 +64,7 @@ def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, d
 
     try:
         model, X, y = guide_example(layers, activation, loss, output_activation, seed, samples)
-        t = run_trace(model, X, y, lr=lr, loss=loss)
+        t = run_trace(model, X, y, lr=lr, loss=loss, indexing=indexing)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     text = t.to_markdown(digits) if fmt == "md" else t.to_text(digits)

@@ -29,7 +29,7 @@ import numpy as np
 from . import losses as _losses
 from .layers import Dense
 from .model import Sequential
-from .validation import Real, check
+from .validation import Options, Real, check
 
 __all__ = ["trace", "Trace", "LayerTrace", "guide_network", "guide_example", "library_step",
            "compare_with_library", "SUPPORTED_ACTIVATIONS"]
@@ -132,6 +132,9 @@ class Trace:
         cross-entropy, sigmoid + binary cross-entropy).
     dY : ndarray or None
         ∂C/∂y_p (None when ``fused``).
+    indexing : {"neuronlab", "guide"}
+        The names printed by default: neuronlab's (from 1; W^K enters layer K) or the guide's
+        (from 0; W^K leaves layer K). The numbers are the same.
     """
 
     layers: list[LayerTrace]
@@ -143,6 +146,7 @@ class Trace:
     lr: float
     fused: bool
     dY: np.ndarray | None = None
+    indexing: str = "neuronlab"
 
     def gradients(self) -> list[np.ndarray]:
         """[∂C/∂W^1, ∂C/∂b^1, ∂C/∂W^2, ...], the order of ``model.get_gradients()``."""
@@ -152,13 +156,16 @@ class Trace:
         """[W^1 - η ∂C/∂W^1, b^1 - η ∂C/∂b^1, ...], the order of ``model.get_weights()``."""
         return [a for layer in self.layers for a in (layer.W_new, layer.B_new)]
 
-    def to_text(self, digits: int = 4, max_terms: int = 6) -> str:
+    def to_text(self, digits: int = 4, max_terms: int = 6, indexing: str | None = None) -> str:
         """The walk-through as plain text with readable tables (Unicode symbols)."""
-        return _Walk(self, _TextRenderer(digits, max_terms)).render()
+        return _Walk(self, _TextRenderer(digits, max_terms, self._indexing(indexing))).render()
 
-    def to_markdown(self, digits: int = 4, max_terms: int = 6) -> str:
+    def to_markdown(self, digits: int = 4, max_terms: int = 6, indexing: str | None = None) -> str:
         """The walk-through as Markdown with LaTeX equations ($...$ and $$...$$)."""
-        return _Walk(self, _MarkdownRenderer(digits, max_terms)).render()
+        return _Walk(self, _MarkdownRenderer(digits, max_terms, self._indexing(indexing))).render()
+
+    def _indexing(self, indexing):
+        return self.indexing if indexing is None else check("Trace", "indexing", indexing, _INDEXING)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -182,7 +189,11 @@ def _dense_layers(model: Sequential) -> list[Dense]:
     return layers
 
 
-def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss=None) -> Trace:
+_INDEXING = Options("neuronlab", "guide")
+
+
+def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss=None,
+          indexing: str = "neuronlab") -> Trace:
     """Trace one gradient-descent step W ← W - η ∂C/∂W of ``model`` on (X, y), neuron by neuron.
 
     The model is not modified. Every number comes from a scalar walk in float64 (the
@@ -200,6 +211,10 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
         η, the learning rate of the step.
     loss : str or Loss, optional
         C; default: the model's compiled loss, else ``"mse"``.
+    indexing : {"neuronlab", "guide"}
+        How the symbols are numbered when printed. ``"neuronlab"``: from 1, W^K_ij enters
+        layer K (x₁, W¹₁₁). ``"guide"``: the guide's names, from 0, W^K_ij leaves layer K
+        (x₀, W⁰₀₀); see docs/NOTATION.md.
 
     Returns
     -------
@@ -220,6 +235,7 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
     elif X is None or y is None:
         raise ValueError("trace: give X and y with a model (or no model for the guide's example)")
     lr = check("trace", "lr (η)", lr, Real(low=0, low_open=True))
+    indexing = check("trace", "indexing", indexing, _INDEXING)
     layers = _dense_layers(model)
     loss, X, Y, fused = _check_data(model, layers, X, y, loss)
     n, k = X.shape[0], layers[-1].units
@@ -229,7 +245,7 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
     dH, dZ = _loss_gradient(loss.name, fused, P, T, n, k)
     dY = None if dH is None else np.array(dH)
     _backward(traces, dH, dZ, lr, n)  # lr as given (not float(lr)): the update is W - lr * dW
-    return Trace(traces, X, Y, np.array(P), loss.name, float(C), float(lr), fused, dY)
+    return Trace(traces, X, Y, np.array(P), loss.name, float(C), float(lr), fused, dY, indexing)
 
 
 def _check_data(model: Sequential, layers: list[Dense], X, y, loss):
@@ -471,7 +487,8 @@ class _Renderer:
     collected lines (``out``, ``text``). A subclass sets the operators and fixed formulas below
     and writes
 
-    * strings: ``sym(base, K, *idx)`` base^K_idx (K None: no superscript), ``d(s)`` ∂C/∂s,
+    * strings: ``sym(base, K, *idx)`` base^K_idx (K None: no superscript; integer K and
+      indices are neuronlab's, renamed by ``names`` under the guide's indexing), ``d(s)`` ∂C/∂s,
       ``f(act, arg)`` σ(arg), ``fprime(act)`` f' written with h, ``sum(idx)`` "Σ_idx ",
       ``ellipsis(k)`` for k terms left out, ``square(s)``, ``mean(m, body)`` 1/m (body),
       ``softmax_def(h, zj, zc)``, ``update_heading(lr)``, ``update_after(lr)`` (the update
@@ -488,9 +505,31 @@ class _Renderer:
     dC_dyp: dict[str, str] = {}  # ∂C/∂y_p = ..., per loss name (outputs not fused with the loss)
     param_grad = ""  # ∂C/∂· (header of the update tables)
 
-    def __init__(self, digits, max_terms):
+    def __init__(self, digits, max_terms, indexing: str = "neuronlab"):
         self.digits, self.max_terms = int(digits), int(max_terms)
+        self.guide = indexing == "guide"
         self.lines: list[str] = []
+
+    def names(self, base, K, idx):
+        """neuronlab's numbering (from 1; W^K enters layer K) or the guide's (from 0; the
+        superscript of W is the layer the weight leaves, K − 1). Letters (i, j, K) stay."""
+        if not self.guide:
+            return K, idx
+        idx = tuple(i - 1 if isinstance(i, int) else i for i in idx)
+        if base == "W" and isinstance(K, int):
+            K -= 1
+        return K, idx
+
+    def label(self, j: int) -> str:
+        """Neuron number j (neuronlab's, from 1) as printed in the tables' j column."""
+        return str(j - 1 if self.guide else j)
+
+    def weight_words(self) -> str:
+        """What W^K_ij means under this indexing, for the notation line."""
+        if self.guide:
+            return ("weight from neuron i of layer K to neuron j of layer K+1 (the guide's names: "
+                    "neurons and inputs counted from 0, the superscript of W is the layer the weight leaves)")
+        return "weight from neuron i of layer K−1 to neuron j of layer K"
 
     def num(self, v: float) -> str:
         v = float(v)
@@ -538,6 +577,7 @@ class _TextRenderer(_Renderer):
         return "[" + ",".join(idx) + "]"
 
     def sym(self, base, K=None, *idx):
+        K, idx = self.names(base, K, idx)
         return base + ("" if K is None else str(K).translate(_SUP)) + self._idx(idx)
 
     def ellipsis(self, k):
@@ -617,6 +657,7 @@ class _MarkdownRenderer(_Renderer):
     param_grad = r"\partial C / \partial \cdot"
 
     def sym(self, base, K=None, *idx):
+        K, idx = self.names(base, K, idx)
         sup = "" if K is None else f"^{{{K}}}"
         idx = [str(i) for i in idx]
         sub = "" if not idx else "_{" + ("".join(idx) if all(len(i) == 1 for i in idx) else ",".join(idx)) + "}"
@@ -715,7 +756,7 @@ class _Walk:
 
     def neuron_rows(self, lt: LayerTrace, cells) -> list[list[str]]:
         """One row per sample (when several) and neuron j: [sample], j, then ``cells(s, j)``."""
-        return [([str(s + 1)] if self.n > 1 else []) + [str(j + 1)] + cells(s, j)
+        return [([str(s + 1)] if self.n > 1 else []) + [self.r.label(j + 1)] + cells(s, j)
                 for s in range(self.n) for j in range(lt.W.shape[1])]
 
     def param_rows(self, lt: LayerTrace, w_cells, b_cells) -> list[list[str]]:
@@ -737,8 +778,8 @@ class _Walk:
         acts = ", ".join(dict.fromkeys(lt.activation for lt in t.layers))
         r.title(f"One training step of a {'-'.join(map(str, widths))} network ({acts}; loss {t.loss_name}; "
                 f"η = {r.num(t.lr)}; {n} sample{'s' if n > 1 else ''})")
-        r.para(f"Notation: {r.math(r.sym('x', None, 'i'))} inputs; {r.math(r.sym('W', 'K', 'i', 'j'))} weight from "
-               f"neuron i of layer K−1 to neuron j of layer K; {r.math(r.sym('b', 'K', 'j'))} bias; "
+        r.para(f"Notation: {r.math(r.sym('x', None, 'i'))} inputs; {r.math(r.sym('W', 'K', 'i', 'j'))} "
+               f"{r.weight_words()}; {r.math(r.sym('b', 'K', 'j'))} bias; "
                f"{r.math(r.sym('Z', 'K', 'j'))} weighted sum; "
                f"{r.math(r.sym('h', 'K', 'j') + ' = f(' + r.sym('Z', 'K', 'j') + ')')} "
                f"output; {r.math('y_p')} prediction (= {r.math(r.sym('h', self.L))}), {r.math('y_t')} target, "
@@ -761,7 +802,7 @@ class _Walk:
         r, h, K = self.r, self.h, lt.index
         d_in, d_out = lt.W.shape
         r.heading(2, f"Layer {K} ({lt.name}): {d_in} → {d_out} neurons, f = {lt.activation}")
-        r.table(["i ↓ j →"] + [str(j + 1) for j in range(d_out)],
+        r.table(["i ↓ j →"] + [r.label(j + 1) for j in range(d_out)],
                 [[r.sym("W", K, i + 1, "j")] + [r.num(v) for v in lt.W[i]] for i in range(d_in)]
                 + [[r.sym("b", K, "j")] + [r.num(v) for v in lt.B]])
         for s in range(self.n):
@@ -774,7 +815,7 @@ class _Walk:
             if lt.activation == "softmax":
                 r.eq(r.softmax_def(h(K, "j"), r.sym("Z", K, "j"), r.sym("Z", K, "c")))
             r.table(["j", r.sym("Z", K, "j"), f"{h(K, 'j')} = {r.f(lt.activation, r.sym('Z', K, 'j'))}"],
-                    [[str(j + 1), r.num(lt.Z[s, j]), r.num(lt.H[s, j])] for j in range(d_out)])
+                    [[r.label(j + 1), r.num(lt.Z[s, j]), r.num(lt.H[s, j])] for j in range(d_out)])
 
     # ---- 2. loss ---------------------------------------------------------------------------------------
     def loss(self) -> None:
