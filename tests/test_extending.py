@@ -11,6 +11,18 @@ import pytest
 import neuronlab as nl
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+REGISTRIES = (nl.losses.registry, nl.activations.registry, nl.metrics.registry, nl.layers.registry,
+              nl.optimizers.registry)
+
+
+@pytest.fixture(autouse=True)
+def _restore_registries():
+    """The classes these tests register are removed afterwards (registry-driven tests elsewhere list the built-ins)."""
+    saved = [dict(r._items) for r in REGISTRIES]
+    yield
+    for r, items in zip(REGISTRIES, saved):
+        r._items.clear()
+        r._items.update(items)
 
 
 def test_every_code_block_of_docs_extending_runs():

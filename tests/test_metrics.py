@@ -228,7 +228,15 @@ def test_compile_refuses_bad_metrics():
         m.compile(metrics=["acc", "accuracy"])
 
 
-def test_a_user_metric_streams_through_fit_and_reloads_by_name(rng, tmp_path):
+@pytest.fixture
+def restore_metrics():
+    saved = dict(nl.metrics.registry._items)
+    yield
+    nl.metrics.registry._items.clear()
+    nl.metrics.registry._items.update(saved)
+
+
+def test_a_user_metric_streams_through_fit_and_reloads_by_name(rng, tmp_path, restore_metrics):
     @nl.register("count_seen")
     class CountSeen(nl.metrics.Metric):
         def reset(self):
