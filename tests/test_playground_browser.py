@@ -86,6 +86,9 @@ def test_build_play_learn_the_circle_and_read_a_neuron(page, shots):
     page.get_by_label("Learning rate η").fill("0.3")
     page.get_by_label("Learning rate η").press("Tab")
     page.get_by_label("Steps per update").select_option("30")
+    page.get_by_role("button", name=re.compile("Guide's momentum")).click()
+    expect(page.get_by_label("dampening")).to_have_value("0.9")
+    assert page.evaluate("P.st.config.optimizer_params") == {"momentum": 0.9, "dampening": 0.9}
     start = loss_of(page, "Test loss")
     page.get_by_role("button", name="Play").click()
     page.wait_for_function(f"() => parseFloat(document.getElementById('test-loss').textContent) < {TARGET_TEST_LOSS}",

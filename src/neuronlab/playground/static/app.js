@@ -125,6 +125,12 @@ function optimizerParams(cfg) {
     });
     l.appendChild(inp); box.appendChild(l);
   }
+  if (cfg.optimizer === "sgd") {   // the guide's momentum is PyTorch's with dampening = momentum
+    const b = document.createElement("button"); b.type = "button"; b.className = "preset";
+    b.textContent = "Guide's momentum: v ← γv + (1−γ)g, γ = 0.9";
+    b.addEventListener("click", () => { box.dataset.opt = ""; setConfig({ optimizer_params: { momentum: 0.9, dampening: 0.9 } }); });
+    box.appendChild(b);
+  }
 }
 
 function syncControls(cfg) {
