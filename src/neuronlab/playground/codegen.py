@@ -34,6 +34,7 @@ def python_code(config: dict, plan, steps: int) -> str:
     permutation per epoch from ``default_rng(seed)``), same model: it ends with the weights the
     page shows.
     """
+    # Long only because most of it is the script's own text, kept in one readable template.
     c = config
     upload = c["dataset"].startswith("upload:")
     out_act = "sigmoid" if task_of(c["dataset"]) == "classification" else "linear"
