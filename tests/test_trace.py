@@ -337,3 +337,18 @@ def test_guide_indexing_from_the_cli_and_bad_values():
         nl.trace(indexing="zero")
     with pytest.raises(ValueError, match="indexing"):
         nl.trace().to_text(indexing="one")
+
+
+def test_trace_with_the_guides_momentum_is_the_first_step_from_v0_zero():
+    model, X, y = guide_example()
+    plain, mom = nl.trace(model, X, y, lr=0.5), nl.trace(model, X, y, lr=0.5, momentum=0.9)
+    assert compare_with_library(mom, model, X, y) < RTOL  # SGD(momentum=0.9, ema=True) on a copy
+    for lt_p, lt_m in zip(plain.layers, mom.layers):
+        np.testing.assert_allclose(lt_m.dW, lt_p.dW, rtol=0, atol=0)  # same gradients...
+        np.testing.assert_allclose(lt_m.W - lt_m.W_new, 0.1 * (lt_p.W - lt_p.W_new), rtol=1e-12)  # ...(1-γ) the step
+    text = mom.to_text()
+    assert "v₀ = 0" in text and "γ = 0.9" in text and "0.5×0.1×∂C/∂·" in text
+    res = CliRunner().invoke(trace_cmd, ["--momentum", "0.9"])
+    assert res.exit_code == 0 and "ema=True" in res.output, res.output
+    with pytest.raises(ValueError, match="momentum"):
+        nl.trace(momentum=1.0)

@@ -52,7 +52,10 @@ def _parse_layers(ctx, param, value):
 @click.option("--indexing", default="neuronlab", show_default=True, type=click.Choice(["neuronlab", "guide"]),
               help="neuronlab: counted from 1, W^K enters layer K (x₁, W¹₁₁); guide: the guide's names, "
                    "counted from 0, W^K leaves layer K (x₀, W⁰₀₀).")
-def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, digits, indexing):
+@click.option("--momentum", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="γ of the guide's momentum, v = γ v + (1 − γ) ∂C/∂W from v₀ = 0 (SGD(momentum=γ, ema=True)); "
+                   "the traced step is the first: W − η (1 − γ) ∂C/∂W.")
+def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, digits, indexing, momentum):
     """One training step of a small network, neuron by neuron, in the guide's notation.
 
     Forward pass (Z = Σ x_i W_ij + b_j, h = f(Z)), the loss C, the backward pass
@@ -64,14 +67,15 @@ def trace(layers, activation, output_activation, loss, seed, lr, samples, fmt, d
 
     try:
         model, X, y = guide_example(layers, activation, loss, output_activation, seed, samples)
-        t = run_trace(model, X, y, lr=lr, loss=loss, indexing=indexing)
+        t = run_trace(model, X, y, lr=lr, loss=loss, indexing=indexing, momentum=momentum)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     text = t.to_markdown(digits) if fmt == "md" else t.to_text(digits)
     click.echo(text, nl=False)
     diff = compare_with_library(t, model, X, y, loss)
+    step = "SGD(momentum=γ, ema=True).step" if momentum else "SGD.step"
     check = (f"Check: these numbers equal the library's vectorised forward/backward/SGD step "
-             f"(model.forward, model.backward, Param.grad, SGD.step) to a relative {diff:.1e}.")
+             f"(model.forward, model.backward, Param.grad, {step}) to a relative {diff:.1e}.")
     click.echo("\n" + check)
 
 

@@ -132,6 +132,9 @@ class Trace:
         cross-entropy, sigmoid + binary cross-entropy).
     dY : ndarray or None
         ∂C/∂y_p (None when ``fused``).
+    momentum : float
+        γ of the guide's momentum (0: plain gradient descent); the step is the first one from
+        v₀ = 0, W ← W − η v with v = (1 − γ) ∂C/∂W.
     indexing : {"neuronlab", "guide"}
         The names printed by default: neuronlab's (from 1; W^K enters layer K) or the guide's
         (from 0; W^K leaves layer K). The numbers are the same.
@@ -147,6 +150,7 @@ class Trace:
     fused: bool
     dY: np.ndarray | None = None
     indexing: str = "neuronlab"
+    momentum: float = 0.0
 
     def gradients(self) -> list[np.ndarray]:
         """[∂C/∂W^1, ∂C/∂b^1, ∂C/∂W^2, ...], the order of ``model.get_gradients()``."""
@@ -193,7 +197,7 @@ _INDEXING = Options("neuronlab", "guide")
 
 
 def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss=None,
-          indexing: str = "neuronlab") -> Trace:
+          indexing: str = "neuronlab", momentum: float = 0.0) -> Trace:
     """Trace one gradient-descent step W ← W - η ∂C/∂W of ``model`` on (X, y), neuron by neuron.
 
     The model is not modified. Every number comes from a scalar walk in float64 (the
@@ -215,6 +219,9 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
         How the symbols are numbered when printed. ``"neuronlab"``: from 1, W^K_ij enters
         layer K (x₁, W¹₁₁). ``"guide"``: the guide's names, from 0, W^K_ij leaves layer K
         (x₀, W⁰₀₀); see docs/NOTATION.md.
+    momentum : float
+        γ of the guide's momentum, 0 ≤ γ < 1 (``SGD(momentum=γ, ema=True)``): the traced step is
+        the first one, from v₀ = 0, so W ← W − η (1 − γ) ∂C/∂W. 0: plain W ← W − η ∂C/∂W.
 
     Returns
     -------
@@ -236,6 +243,7 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
         raise ValueError("trace: give X and y with a model (or no model for the guide's example)")
     lr = check("trace", "lr (η)", lr, Real(low=0, low_open=True))
     indexing = check("trace", "indexing", indexing, _INDEXING)
+    momentum = check("trace", "momentum (γ)", momentum, Real(low=0, high=1, high_open=True))
     layers = _dense_layers(model)
     loss, X, Y, fused = _check_data(model, layers, X, y, loss)
     n, k = X.shape[0], layers[-1].units
@@ -244,8 +252,9 @@ def trace(model: Sequential | None = None, X=None, y=None, lr: float = 0.5, loss
     C = _loss_value(loss.name, fused, P, T, traces[-1].Z.tolist(), n, k)
     dH, dZ = _loss_gradient(loss.name, fused, P, T, n, k)
     dY = None if dH is None else np.array(dH)
-    _backward(traces, dH, dZ, lr, n)  # lr as given (not float(lr)): the update is W - lr * dW
-    return Trace(traces, X, Y, np.array(P), loss.name, float(C), float(lr), fused, dY, indexing)
+    # lr as given (not float(lr)): the update is W - lr * ((1 - γ) dW), as SGD computes it
+    _backward(traces, dH, dZ, lr, n, 1.0 - momentum)
+    return Trace(traces, X, Y, np.array(P), loss.name, float(C), float(lr), fused, dY, indexing, float(momentum))
 
 
 def _check_data(model: Sequential, layers: list[Dense], X, y, loss):
@@ -345,7 +354,7 @@ def _loss_gradient(loss_name: str, fused: bool, P, T, n: int, k: int):
     return dH, None
 
 
-def _backward(traces: list[LayerTrace], dH, dZ, lr, n: int) -> None:
+def _backward(traces: list[LayerTrace], dH, dZ, lr, n: int, keep: float = 1.0) -> None:
     """The backward pass and the update, output layer first; fills dH, fprime, dZ, dW, dB, dX, W_new, B_new."""
     for lt in reversed(traces):
         Hl = lt.H.tolist()
@@ -367,8 +376,9 @@ def _backward(traces: list[LayerTrace], dH, dZ, lr, n: int) -> None:
         dW = [[sum(Xl[s][i] * dZ[s][j] for s in range(n)) for j in range(d_out)] for i in range(d_in)]
         dB = [sum(dZ[s][j] for s in range(n)) for j in range(d_out)]
         lt.dW, lt.dB = np.array(dW), np.array(dB)
-        lt.W_new = np.array([[Wl[i][j] - lr * dW[i][j] for j in range(d_out)] for i in range(d_in)])
-        lt.B_new = np.array([lt.B[j] - lr * dB[j] for j in range(d_out)])
+        # v = (1 − γ) ∂C/∂W: the guide's momentum from v₀ = 0 (the factor is 1.0 without momentum)
+        lt.W_new = np.array([[Wl[i][j] - lr * (keep * dW[i][j]) for j in range(d_out)] for i in range(d_in)])
+        lt.B_new = np.array([lt.B[j] - lr * (keep * dB[j]) for j in range(d_out)])
         if lt.index > 1:  # a hidden neuron i feeds every neuron j of this layer
             dH = [[sum(dZ[s][j] * Wl[i][j] for j in range(d_out)) for i in range(d_in)] for s in range(n)]
             lt.dX = np.array(dH)
@@ -429,10 +439,11 @@ def guide_example(layers=(4, 2, 1), activation: str = "sigmoid", loss: str = "ms
     return model, X, y
 
 
-def library_step(model: Sequential, X, y, lr: float = 0.5, loss=None) -> dict:
+def library_step(model: Sequential, X, y, lr: float = 0.5, loss=None, momentum: float = 0.0) -> dict:
     """The same step with the library's vectorised code, on a float64 copy of ``model``.
 
-    ``model.forward`` → loss → ``model.backward`` (``Param.grad``) → ``SGD(lr).step``.
+    ``model.forward`` → loss → ``model.backward`` (``Param.grad``) → ``SGD(lr).step`` (with
+    ``momentum``: ``SGD(lr, momentum=γ, ema=True)``, the guide's momentum).
     Returns ``{"H": [h^1, ..., h^L], "C": C, "grads": [...], "weights": [...]}``.
     """
     from .diagnostics import clone
@@ -440,7 +451,7 @@ def library_step(model: Sequential, X, y, lr: float = 0.5, loss=None) -> dict:
 
     copy = clone(model, np.float64)
     copy.compile(loss=loss if loss is not None else (model.loss if model.loss is not None else "mse"),
-                 optimizer=SGD(lr=lr))
+                 optimizer=SGD(lr=lr, momentum=momentum, ema=True) if momentum else SGD(lr=lr))
     X = np.asarray(X, dtype=np.float64)
     C, grads = copy.loss_and_grads(X, y)
     P = copy.forward(X, training=True)  # the trace's network has no dropout: the same pass again
@@ -451,7 +462,7 @@ def library_step(model: Sequential, X, y, lr: float = 0.5, loss=None) -> dict:
 
 def compare_with_library(t: Trace, model: Sequential, X, y, loss=None) -> float:
     """Largest relative difference between the trace and :func:`library_step` (all numbers)."""
-    lib = library_step(model, X, y, t.lr, loss if loss is not None else t.loss_name)
+    lib = library_step(model, X, y, t.lr, loss if loss is not None else t.loss_name, t.momentum)
     pairs = [(lt.H, h) for lt, h in zip(t.layers, lib["H"])]
     pairs += [(np.array(t.C), np.array(lib["C"]))]
     pairs += list(zip(t.gradients(), lib["grads"])) + list(zip(t.new_weights(), lib["weights"]))
@@ -491,7 +502,7 @@ class _Renderer:
       indices are neuronlab's, renamed by ``names`` under the guide's indexing), ``d(s)`` ∂C/∂s,
       ``f(act, arg)`` σ(arg), ``fprime(act)`` f' written with h, ``sum(idx)`` "Σ_idx ",
       ``ellipsis(k)`` for k terms left out, ``square(s)``, ``mean(m, body)`` 1/m (body),
-      ``softmax_def(h, zj, zc)``, ``update_heading(lr)``, ``update_after(lr)`` (the update
+      ``softmax_def(h, zj, zc)``, ``update_heading(lr, γ)``, ``update_after(lr, γ)`` (the update
       tables' last header), ``math(s)`` inline math within prose;
     * blocks, written out: ``title(s)``, ``heading(level, s)`` (1: the four sections, 2: a
       layer), ``eq(s)`` a displayed equation, ``para(s)``, ``table(headers, rows)`` (first
@@ -604,11 +615,15 @@ class _TextRenderer(_Renderer):
     def softmax_def(self, h, zj, zc):
         return f"{h} = exp({zj}) / Σ_c exp({zc})"
 
-    def update_heading(self, lr):
+    def update_heading(self, lr, gamma=0.0):
+        if gamma:
+            return (f"4. Update with the guide's momentum: v = γ v₀ + (1 − γ) ∂C/∂W with v₀ = 0, W ← W − η v "
+                    f"(η = {self.num(lr)}, γ = {self.num(gamma)})")
         return f"4. Update: W ← W − η ∂C/∂W (η = {self.num(lr)})"
 
-    def update_after(self, lr):
-        return f"after = before {self.minus.strip()} {self.num(lr)}{self.times}∂C/∂·"
+    def update_after(self, lr, gamma=0.0):
+        factor = f"{self.num(lr)}{self.times}{self.num(1 - gamma)}" if gamma else self.num(lr)
+        return f"after = before {self.minus.strip()} {factor}{self.times}∂C/∂·"
 
     def math(self, s):
         return s
@@ -688,11 +703,16 @@ class _MarkdownRenderer(_Renderer):
     def softmax_def(self, h, zj, zc):
         return rf"{h} = e^{{{zj}}} / \sum_c e^{{{zc}}}"
 
-    def update_heading(self, lr):
+    def update_heading(self, lr, gamma=0.0):
+        if gamma:
+            return (r"4. Update with the guide's momentum: "
+                    r"$v = \gamma v_0 + (1 - \gamma) \frac{\partial C}{\partial W}$, "
+                    rf"$v_0 = 0$, $W \leftarrow W - \eta v$ ($\eta = {self.num(lr)}$, $\gamma = {self.num(gamma)}$)")
         return rf"4. Update: $W \leftarrow W - \eta \frac{{\partial C}}{{\partial W}}$ ($\eta = {self.num(lr)}$)"
 
-    def update_after(self, lr):
-        return rf"\text{{before}} - {self.num(lr)} \cdot \partial C/\partial \cdot"
+    def update_after(self, lr, gamma=0.0):
+        factor = f"{self.num(lr)} \\cdot {self.num(1 - gamma)}" if gamma else self.num(lr)
+        return rf"\text{{before}} - {factor} \cdot \partial C/\partial \cdot"
 
     def math(self, s):
         return f"${s}$"
@@ -916,13 +936,13 @@ class _Walk:
     # ---- 4. update ---------------------------------------------------------------------------------------
     def update(self) -> None:
         t, r = self.t, self.r
-        r.heading(1, r.update_heading(t.lr))
+        r.heading(1, r.update_heading(t.lr, t.momentum))
         for lt in t.layers:
             self.update_layer(lt)
 
     def update_layer(self, lt: LayerTrace) -> None:
         r = self.r
         r.heading(2, f"Layer {lt.index} ({lt.name})")
-        r.table(["", "before", r.param_grad, r.update_after(self.t.lr)],
+        r.table(["", "before", r.param_grad, r.update_after(self.t.lr, self.t.momentum)],
                 self.param_rows(lt, lambda i, j: [r.num(lt.W[i, j]), r.num(lt.dW[i, j]), r.num(lt.W_new[i, j])],
                                 lambda j: [r.num(lt.B[j]), r.num(lt.dB[j]), r.num(lt.B_new[j])]))
