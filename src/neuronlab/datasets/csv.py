@@ -180,7 +180,8 @@ def read_csv(path, label_column="auto", header="auto", delimiter: str | None = "
         raise DataError(f"{path}: no data rows")
     _check_row_lengths(source, delimiter, skip, n_cols)
     _check_finite(source, X, skip, feat_cols, names, "value is NaN or infinite")
-    out = X.astype(dtype)
+    with np.errstate(over="ignore"):  # (an overflow is reported just below, with its place)
+        out = X.astype(dtype)
     if out.dtype.kind == "f":  # 1e39 is finite in float64 and inf in float32
         _check_finite(source, out, skip, feat_cols, names, f"value overflows {out.dtype} (beyond "
                       f"±{np.finfo(out.dtype).max:.4g})", original=X)
