@@ -258,6 +258,20 @@ def make_corpus(folder) -> list[tuple[str, str, str]]:
     # the most memory per header byte JSON allows: many small objects, under the container cap
     add("json-expansion-in-header", _container(b'{"x":[' + b",".join([b'{"a":1}'] * 49_000) + b"]}"),
         "not a valid safetensors")
+    # -- a few weights declaring huge activations (the architecture's input shape within its cap) ------
+    for name, layer, shape in (("dense-4x3-on-20000x20000-inputs", nl.layers.Dense(3, "softmax", input_dim=4),
+                                [20000, 20000, 4]),
+                               ("conv-1x1-8-filters-on-4000x4000", nl.layers.Conv2D(8, 1, input_shape=(8, 8, 1)),
+                                [4000, 4000, 1])):
+        small = nl.Sequential([layer], seed=0)
+        a = small.get_config()
+        a["input_shape"] = shape
+        for key in ("input_dim", "input_shape"):
+            a["layers"][0]["config"].pop(key, None)
+        path = folder / f"{len(out):02d}-{name}.safetensors"
+        write_safetensors(path, {f"params/{p.name}": p.value for p in small.params()},
+                          {"format": "neuronlab", "format_version": "2", "architecture": json.dumps(a)})
+        out.append((name, str(path), "one sample would make"))
     good.unlink()
     zero = pathlib.Path("/dev/zero")
     if zero.exists():  # an endless "file": refused without reading
