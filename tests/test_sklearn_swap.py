@@ -219,3 +219,32 @@ def test_partial_fit_as_sklearn():
             est.partial_fit(X, y + 1)
         with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
             est.set_params(early_stopping=True).partial_fit(X, y)
+
+
+def test_divergence_as_sklearn():
+    _, X, y = _data("regression")
+    # without early stopping: scikit-learn's error and wording (neuronlab's diagnosis follows it)
+    huge = np.finfo(np.float64).max * np.random.default_rng(0).uniform(size=(10, 2))
+    for Est in (sk.MLPRegressor, nls.MLPRegressor):
+        with pytest.raises(ValueError, match="Solver produced non-finite parameter weights. The input data may "
+                                             "contain large values and need to be preprocessed."):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # overflow in scikit-learn's arithmetic
+                Est().fit(huge, y[:10])
+    # with early stopping: the last validation score is NaN and the best weights are kept
+    params = dict(hidden_layer_sizes=100, activation="identity", solver="sgd", learning_rate_init=1.0,
+                  max_iter=20, early_stopping=True, random_state=0)
+    for Est in (sk.MLPRegressor, nls.MLPRegressor):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = Est(**params).fit(X, y)
+        assert np.isnan(est.validation_scores_[-1]) and isinstance(est.validation_scores_[-1], float)
+        assert all(np.isfinite(w).all() for w in est.coefs_)
+
+
+def test_early_stopping_split_stratified_as_sklearn():
+    X, y = [[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1]
+    for Est in (sk.MLPClassifier, nls.MLPClassifier):
+        with pytest.raises(ValueError, match=r"The least populated classes in y have only 1 member.*Classes with "
+                                             r"too few members are: \['True'\]"):
+            Est(early_stopping=True).fit(X, y)

@@ -478,10 +478,10 @@ class _BaseMLP(BaseEstimator):
                 self._fit_lbfgs(X, Y, w)
             else:
                 self._fit_stochastic(X, Y, w, rs, incremental)
-        except NonFiniteError as exc:
-            raise ValueError(f"{type(self).__name__}: the solver produced non-finite values ({exc}). The input "
-                             f"data may contain large values and need to be preprocessed (e.g. StandardScaler), "
-                             f"or learning_rate_init is too large.") from exc
+        except NonFiniteError as exc:  # scikit-learn's message first, then neuronlab's diagnosis
+            raise ValueError(f"Solver produced non-finite parameter weights. The input data may contain large "
+                             f"values and need to be preprocessed. {type(self).__name__}: {exc}; scale X (e.g. "
+                             f"StandardScaler) or lower learning_rate_init.") from exc
         return self
 
     def _initialize(self, n_features, n_outputs, dtype, rs, seed, solver):
@@ -526,7 +526,13 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n)
                     rs.shuffle(perm)
                     order = order[perm]
-                self.loss_ = self._epoch(X, Y, w, order if self.shuffle else None, K)
+                try:
+                    self.loss_ = self._epoch(X, Y, w, order if self.shuffle else None, K)
+                except NonFiniteError:
+                    if val is None:
+                        raise
+                    self._diverged(n)  # early stopping keeps the best weights, as scikit-learn
+                    break
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
@@ -548,6 +554,21 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.", stacklevel=3)
         if self.early_stopping:
             self.model_.set_weights(self._best_weights)
+
+    def _diverged(self, n) -> None:
+        """A NaN/inf gradient during an epoch with early stopping: record it and stop (the best weights follow).
+
+        scikit-learn carries on with NaN weights to max_iter (a NaN validation score never counts
+        as "no improvement"); neuronlab's optimizer refuses the step, so training stops here.
+        """
+        self.n_iter_ += 1
+        self.t_ += n
+        self.loss_ = float("nan")
+        self.loss_curve_.append(self.loss_)
+        self.validation_scores_.append(float("nan"))
+        warnings.warn(f"Training diverged (a NaN or infinite gradient) in epoch {self.n_iter_}; the weights of "
+                      f"the best validation score are kept. Scale X or lower learning_rate_init.",
+                      ConvergenceWarning, stacklevel=4)
 
     def _epoch(self, X, Y, w, order, K) -> float:
         """One pass over the batches; returns the epoch's loss, Σ_batches K_b L_b / n (penalty included).
@@ -852,7 +873,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Binary targets get one logistic output, k > 2 classes a softmax layer, a multilabel
     indicator matrix k logistic outputs; the loss is scikit-learn's log-loss. Labels may be any
-    sortable values (ints, strings).
+    sortable values (ints, strings). y with a single class is refused (scikit-learn fits it).
 """ + _PARAMS_DOC + """    class_weight : dict, "balanced" or None, default=None
         Loss weight of each class {label: weight}; "balanced" uses n / (k · count(label)).
         Multiplies ``sample_weight`` (neuronlab; scikit-learn's MLP has none).
@@ -965,7 +986,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return _BinaryLogLoss() if self._out_activation == "sigmoid" else _LogLoss()
 
     def _stratify(self, Y):
-        return Y.ravel() if Y.ndim == 2 and Y.shape[1] == 1 else None
+        return Y.astype(bool) if Y.ndim == 2 and Y.shape[1] == 1 else None  # scikit-learn's binarized y
 
     def _check_weighted_targets(self, Y, w, incremental):
         if incremental or self._multilabel:
