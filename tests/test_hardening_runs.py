@@ -269,3 +269,21 @@ def test_train_reads_a_gzipped_csv(tmp_path, table):
     code, out, err = _train(str(tmp_path / "t.csv.gz"), tmp_path / "run")
     _one_line(code, out, err, 0)
     assert "90" not in err and "training" in out
+
+
+def test_model_checkpoint_never_replaces_a_file_it_did_not_write(tmp_path):
+    from neuronlab.callbacks import ModelCheckpoint
+
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    m = nl.Sequential([nl.layers.Dense(2, "softmax", input_dim=3)], seed=0)
+    m.compile("categorical_crossentropy", "sgd")
+    (tmp_path / "best.safetensors").write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        m.fit(X, np.arange(20) % 2, epochs=2, verbose=0, callbacks=[ModelCheckpoint(tmp_path / "best.safetensors",
+                                                                                     monitor="loss")])
+    assert (tmp_path / "best.safetensors").read_bytes() == b"precious"
+    m.fit(X, np.arange(20) % 2, epochs=2, verbose=0,  # its own file, epoch after epoch: fine
+          callbacks=[ModelCheckpoint(tmp_path / "new.safetensors", monitor="loss"),
+                     ModelCheckpoint(tmp_path / "best.safetensors", monitor="loss", overwrite=True)])
+    assert nl.load_checkpoint(tmp_path / "new.safetensors")[1]["epoch"] == 2
+    assert nl.load_checkpoint(tmp_path / "best.safetensors")[1]["epoch"] == 2

@@ -211,13 +211,18 @@ class ModelCheckpoint(Callback):
         Write only when ``monitor`` improves on the best value so far.
     include_optimizer : bool
         Store the optimizer state too (resuming continues exactly).
+    overwrite : bool
+        Replace a file that existed before this callback wrote it (default False: FileExistsError,
+        raised before training when ``path`` has no fields, else at the epoch that would replace it).
     """
 
     @validated({"monitor": Instance(str), "mode": Options("auto", "min", "max"), "save_best_only": Boolean(),
-                "include_optimizer": Boolean()})
-    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=False, include_optimizer=True):
+                "include_optimizer": Boolean(), "overwrite": Boolean()})
+    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=False, include_optimizer=True,
+                 overwrite=False):
         super().__init__()
         self.path = os.fspath(path)
+        self.overwrite = overwrite
         self.monitor, self.save_best_only, self.include_optimizer = monitor, save_best_only, include_optimizer
         self.mode = _auto_mode(mode, monitor)
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -227,6 +232,12 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = None
+        if "{" not in self.path:
+            self._refuse_to_replace(self.path)  # before any training, when the name is known
+
+    def _refuse_to_replace(self, path):
+        if not self.overwrite and path not in self.saved and os.path.lexists(path):
+            raise FileExistsError(f"ModelCheckpoint: {path} already exists; pass overwrite=True to replace it")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -243,6 +254,7 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"ModelCheckpoint: cannot fill the path {self.path!r} from epoch and the logs "
                              f"({', '.join(logs)}): {e}") from None
+        self._refuse_to_replace(path)
         self.model.save(path, include_optimizer=self.include_optimizer,
                         extra={"epoch": epoch + 1, "logs": {k: float(v) for k, v in logs.items()}})
         self.saved.append(path)
