@@ -282,7 +282,10 @@ def _plan_resume(options, config_path, out, resume) -> dict:
     from ..saving import load_checkpoint
 
     _, extra = load_checkpoint(ckpt, compile=False)
-    base = extra.get("config") if isinstance(extra.get("config"), dict) else {}
+    base = dict(extra.get("config")) if isinstance(extra.get("config"), dict) else {}
+    for key in ("data", "test_data"):  # (runs saved before paths were stored absolute)
+        if isinstance(base.get(key), str) and os.path.exists(base[key]):
+            base[key] = os.path.abspath(base[key])
     cfg = resolve_config(options, config_path, base=base)
     if type(base.get("epochs")) is int and cfg["epochs"] < base["epochs"]:
         raise UsageError(f"--resume: --epochs {cfg['epochs']} is fewer than the run's {base['epochs']}; "
