@@ -375,6 +375,18 @@ def test_fitted_attributes(iris):
     assert clf.get_params()["hidden_layer_sizes"] == (5, 7)
 
 
+def test_coefs_are_the_networks_arrays(iris):
+    X, y = iris
+    clf = _quick_clf(max_iter=2).fit(X, y)
+    clf.coefs_[-1][:] = 0.0  # in place, as on scikit-learn's lists
+    clf.intercepts_[-1][:] = [0.0, 5.0, 0.0]
+    assert_array_equal(clf.predict(X), np.ones(len(X)))
+    clf.coefs_ = [np.zeros_like(w) for w in clf.coefs_]
+    assert_allclose(clf.predict_proba(X)[0], np.exp([0, 5, 0]) / np.exp([0, 5, 0]).sum(), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"coefs_ must be 2 arrays of shapes \[\(4, 16\), \(16, 3\)\]"):
+        clf.coefs_ = [np.zeros((4, 16))]
+
+
 def test_verbose_prints_each_epoch(iris, capsys):
     X, y = iris
     _quick_clf(max_iter=3, verbose=1, n_iter_no_change=100).fit(X, y)

@@ -103,6 +103,24 @@ def test_stochastic_solvers_give_sklearns_weights(kind, solver, extra):
         assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_explicitly_set_weights_give_sklearns_weights(solver):
+    # the same initial weights set by hand (not from random_state): both warm-start from them
+    _, X, y = _data("multiclass")
+    rng = np.random.default_rng(7)
+    sizes = (8, 9, 6, 4)
+    start_w = [rng.normal(size=shape) for shape in zip(sizes[:-1], sizes[1:])]
+    start_b = [rng.normal(size=units) for units in sizes[1:]]
+    params = dict(BASE, solver=solver, learning_rate_init=0.05 if solver == "sgd" else 0.01, warm_start=True)
+    fitted = []
+    for Est in (sk.MLPClassifier, nls.MLPClassifier):
+        clf = Est(**dict(params, max_iter=1)).fit(X, y)
+        clf.coefs_, clf.intercepts_ = [w.copy() for w in start_w], [b.copy() for b in start_b]
+        fitted.append(clf.set_params(max_iter=10).fit(X, y))
+    _assert_same_weights(*fitted)
+    assert fitted[1].n_iter_ == 10 and fitted[1].t_ == fitted[0].t_
+
+
 def test_sample_weights_as_sklearn():
     def weights(n):
         return np.random.default_rng(1).integers(0, 4, n).astype(float)

@@ -735,17 +735,39 @@ class _BaseMLP(BaseEstimator):
         """Hook: the classifier refuses a single class; the regressor accepts anything."""
 
     # -- fitted parameters, in scikit-learn's names -------------------------------------------
+    def _dense_params(self, which: str) -> list:
+        check_is_fitted(self, "model_")
+        return [getattr(layer, which) for layer in self.model_.layers if isinstance(layer, Dense)]
+
+    def _assign(self, which: str, arrays) -> None:
+        """Write ``arrays`` into the network's W (or B), one per Dense layer, shapes checked."""
+        params = self._dense_params(which)
+        arrays = list(arrays)
+        shapes = [p.value.shape for p in params]
+        if [np.shape(a) for a in arrays] != shapes:
+            raise ValueError(f"{type(self).__name__}: {'coefs_' if which == 'W' else 'intercepts_'} must be "
+                             f"{len(shapes)} arrays of shapes {shapes}, got {[np.shape(a) for a in arrays]}")
+        for p, a in zip(params, arrays):
+            p.value[...] = a
+
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """W of every Dense layer, each (fan_in, fan_out) (copies)."""
-        check_is_fitted(self, "model_")
-        return [layer.W.value.copy() for layer in self.model_.layers if isinstance(layer, Dense)]
+        """W of every Dense layer, each (fan_in, fan_out): the network's own arrays, as scikit-learn's
+        (editing one in place edits the network; assigning a list writes into it)."""
+        return [p.value for p in self._dense_params("W")]
+
+    @coefs_.setter
+    def coefs_(self, arrays) -> None:
+        self._assign("W", arrays)
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """B of every Dense layer (copies)."""
-        check_is_fitted(self, "model_")
-        return [layer.B.value.copy() for layer in self.model_.layers if isinstance(layer, Dense)]
+        """B of every Dense layer: the network's own arrays (see ``coefs_``)."""
+        return [p.value for p in self._dense_params("B")]
+
+    @intercepts_.setter
+    def intercepts_(self, arrays) -> None:
+        self._assign("B", arrays)
 
     @property
     def n_layers_(self) -> int:
@@ -862,7 +884,7 @@ _ATTRS_DOC = """
     feature_names_in_ : ndarray of str
         Column names seen in fit, when X had string column names (a DataFrame).
     coefs_, intercepts_ : list of ndarray
-        W (fan_in, fan_out) and B of every Dense layer (copies).
+        W (fan_in, fan_out) and B of every Dense layer: the network's arrays (assignable).
     model_ : neuronlab.Sequential
         The trained network.
 """
