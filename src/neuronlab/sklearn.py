@@ -31,6 +31,16 @@ any hidden ``activation`` (``"leaky_relu"``, ...), ``init`` (a neuronlab initial
 aliases of ``solver`` / ``learning_rate_init``. The network is a :class:`neuronlab.Sequential`
 (``model_``); sparse X (CSR/CSC) is densified one batch at a time before the first layer.
 
+Where neuronlab deliberately differs from scikit-learn (one line each):
+
+- ``random_state=None`` draws fresh entropy; the global NumPy RNG is never used.
+- y with a single class is refused by the classifier (scikit-learn fits it).
+- Multi-output regression with lbfgs follows the gradient of the reported loss (scikit-learn's is k times larger).
+- A NaN/inf gradient stops training (ValueError; with early stopping: a NaN score, the best weights kept).
+- A batch whose sample weights are all zero is skipped (scikit-learn divides by zero).
+- ``learning_rate`` schedules also drive neuronlab's other optimizers (scikit-learn: sgd only).
+- MLPRegressor has no ``loss="poisson"``.
+
 ===========================  ===================  =============================================
 target                       output layer         loss ℓ_i (scikit-learn's)
 ===========================  ===================  =============================================
