@@ -41,7 +41,8 @@ def test_every_topic_has_a_section_and_every_figure_exists():
 
 
 @pytest.mark.parametrize("topic, quoted", [
-    ("momentum", lambda d: [g(d["series"]["γ = 0.9"]["rms_error"]), g(d["runs"]["mini-batch SGD"]["mean_cos_consecutive"]),
+    ("momentum", lambda d: [g(d["series"]["γ = 0.9"]["rms_error"]),
+                            g(d["runs"]["mini-batch SGD"]["mean_cos_consecutive"]),
                             g(d["runs"]["guide momentum γ = 0.9"]["mean_cos_consecutive"])]),
     ("adagrad", lambda d: [g(d["runs"]["Adagrad (η = 0.1)"]["last"]["w₁ (frequent x₁)"]),
                            g(d["eps_placement"]["inside_root"], 1), g(d["eps_placement"]["outside_root"], 2)]),
