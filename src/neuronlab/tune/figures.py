@@ -85,6 +85,7 @@ def importances(records, sweep) -> dict[str, float]:
     done = [t for t in records if t.value is not None]
     if len(done) < 3:
         return {}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if sweep.settings["mode"] == "max" else "minimize")
     for t in done:
         dists = {k: distribution(sweep.params[k]) for k in t.params if k in sweep.params}
@@ -130,16 +131,18 @@ def plot_importance(records, sweep, path: str) -> str | None:
     else:
         ax0.text(0.5, 0.5, "too few finished trials\nfor an importance estimate", ha="center", va="center")
         ax0.set_axis_off()
-    values = np.array([t.value for t in done])
+    values = np.array([t.value for t in done])  # best first (records are sorted)
     norm = plt.Normalize(values.min(), values.max() if values.max() > values.min() else values.min() + 1e-9)
-    cmap = plt.get_cmap("viridis" if sweep.settings["mode"] == "max" else "viridis_r")
+    # colour by rank, not by value: one bad outlier would otherwise paint every good trial the same
+    shade = 1 - np.arange(len(done)) / max(len(done) - 1, 1)
+    cmap = plt.get_cmap("viridis")
     cols = [_axis_positions(done, p) for p in params]
     xs = np.arange(len(params) + 1)
-    order = np.argsort(values if sweep.settings["mode"] == "max" else -values)  # best drawn last, on top
-    for i in order:
+    for i in reversed(range(len(done))):  # best drawn last, on top
         ys = [c[0][i] for c in cols] + [norm(values[i])]
-        ax1.plot(xs, ys, "-o", color=cmap(norm(values[i])), lw=2.5 if done[i] is done[0] else 1.2, ms=3,
-                 alpha=0.9)
+        ax1.plot(xs, ys, "-o", color=cmap(shade[i]), lw=2.5 if i == 0 else 1.2, ms=3, alpha=0.9)
+    for y, v in ((0, values.min()), (1, values.max())):
+        ax1.text(len(params) + 0.03, y, f"{v:.4g}", fontsize=7, va="center")
     for j, (_, labels) in enumerate(cols):
         ax1.axvline(j, color="black", lw=0.6)
         for k, lab in enumerate(labels):
@@ -149,8 +152,10 @@ def plot_importance(records, sweep, path: str) -> str | None:
     ax1.axvline(len(params), color="black", lw=0.6)
     ax1.set_xticks(xs, [p.name for p in params] + [metric])
     ax1.set_yticks([])
-    ax1.set_title(f"{len(done)} trials that reported {metric} (colour: {metric}; thick: best)")
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax1, label=metric)
+    ax1.set_title(f"{len(done)} trials that reported {metric} (colour: rank, yellow = best; thick: best)")
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(1, max(len(done), 2)), cmap=cmap.reversed()), ax=ax1)
+    bar.ax.invert_yaxis()  # rank 1 (yellow) on top
+    bar.set_label(f"rank by {metric}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
