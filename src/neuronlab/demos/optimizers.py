@@ -308,10 +308,13 @@ def _plot_surface(surface, res, c0, out_dir):
             ax.set_xlabel("W" if isinstance(surface, Logistic) else "w₁", fontsize=10)
     sgd_like, adaptive = _families(labels)
     spare = flat[len(labels) + 2]
-    spare.axis("off")
+    spare2 = flat[len(labels) + 3] if len(flat) > len(labels) + 3 else spare  # a panel per legend if there is room
+    for ax in (spare, spare2):
+        ax.axis("off")
     _loss_panel(flat[len(labels)], res, sgd_like, surface.c_star, "C − C*: SGD family", spare, "upper left")
-    _loss_panel(flat[len(labels) + 1], res, adaptive, surface.c_star, "C − C*: adaptive", spare, "lower left")
-    for ax in flat[len(labels) + 3:]:
+    _loss_panel(flat[len(labels) + 1], res, adaptive, surface.c_star, "C − C*: adaptive", spare2,
+                "upper left" if spare2 is not spare else "lower left")
+    for ax in flat[len(labels) + 4:]:
         ax.set_visible(False)
     fig.suptitle(f"{surface.title}: paths from ● to ★ (minimum), each optimizer at its best η of "
                  f"{list(LR_GRID)};\nsteps until C − C* < 10⁻⁴ (C₀ − C*)", fontsize=12)
