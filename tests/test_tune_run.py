@@ -149,6 +149,21 @@ def test_an_unreachable_address_fails_fast_in_one_line(tmp_path, mnist):
     assert p.stderr.strip().count("\n") == 0 and "no Ray cluster answers there" in p.stderr, p.stderr
 
 
+def test_a_listener_that_is_not_ray_fails_within_the_timeout_in_one_line():
+    with socket.socket() as silent:  # accepts TCP connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        code = ("import sys, time; from neuronlab.tune.run import connect; t = time.monotonic()\n"
+                "try:\n    connect(sys.argv[1], timeout=4)\nexcept ConnectionError as e:\n"
+                "    print(f'{time.monotonic() - t:.1f}', e)")
+        p = subprocess.run([sys.executable, "-c", code, f"127.0.0.1:{silent.getsockname()[1]}"],
+                           capture_output=True, text=True, timeout=60)
+    seconds, message = p.stdout.split(" ", 1)
+    assert float(seconds) < 10 and message.startswith("--address 127.0.0.1:"), p.stdout
+    assert "within 4 s" in message or "could not join the Ray cluster" in message
+    assert p.stderr == "", p.stderr
+
+
 def test_cli_refuses_zero_trials_and_names_the_extra_without_ray(tmp_path):
     r = CliRunner().invoke(main, ["tune", "--config", "examples/sweep.toml", "--trials", "0"], prog_name="neuronlab")
     assert r.exit_code == 2 and "'--trials': 0 is not in the range x>=1" in r.output

@@ -9,6 +9,7 @@ experiment in ``out/experiment`` every second, so ``run(resume=out)`` after a cr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -153,8 +154,9 @@ def connect(address=None, num_cpus=None, timeout=CONNECT_TIMEOUT_S) -> bool:
             outcome["error"] = e
 
     worker = threading.Thread(target=join, daemon=True, name="neuronlab-ray-connect")
-    worker.start()
-    worker.join(max(0.0, deadline - time.monotonic()))
+    with _quiet_stderr():  # Ray's C++ client logs every retry to stderr; the outcome is one line below
+        worker.start()
+        worker.join(max(0.0, deadline - time.monotonic()))
     if "ok" in outcome:
         return True
     if "error" in outcome:
@@ -165,6 +167,25 @@ def connect(address=None, num_cpus=None, timeout=CONNECT_TIMEOUT_S) -> bool:
         raise ConnectionError(f"--address {address}: could not join the Ray cluster ({type(e).__name__}: "
                               f"{' '.join(str(e).split())[:200]})") from None
     raise ConnectionError(f"--address {address}: no Ray cluster answered within {timeout:g} s")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to a scratch file for the block (what C++ code writes there too)."""
+    import tempfile
+
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _probe(address: str, timeout: float) -> None:
