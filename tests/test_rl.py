@@ -45,9 +45,9 @@ def test_advantages_have_the_batch_mean_return_per_step_as_baseline():
 
 def test_quick_run_learns_well_above_random(tmp_path):
     res = rl_demo.run(tmp_path, quick=True, print_fn=None)
-    assert res["episodes"] == 100
+    assert res["episodes"] == 150
     assert res["random_mean"] < 30
-    assert res["last_20_mean"] > 3 * res["random_mean"]  # 137 vs 18 on seed 0
+    assert res["last_20_mean"] > 3 * res["random_mean"]  # 185 vs 18 on seed 0
     assert res["eval_mean"] > 100
     assert len(res["figures"]) == 2 and all(p.endswith(".png") for p in res["figures"])
     step = res["step"]

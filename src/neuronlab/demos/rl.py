@@ -115,7 +115,7 @@ def draw_curve(returns, evaluation, random_mean, solved_at, out_dir, title) -> s
 
 def run(out_dir, seed: int = 0, quick: bool = False, print_fn=print) -> dict:
     """Train until the last 20 training returns average ≥ 475 and 100 greedy evaluation episodes
-    do too (or until the episode budget); quick: 100 episodes and 10 evaluation episodes.
+    do too (or until the episode budget); quick: 150 episodes and 10 evaluation episodes.
 
     Returns
     -------
@@ -124,7 +124,7 @@ def run(out_dir, seed: int = 0, quick: bool = False, print_fn=print) -> dict:
         ``eval_mean``, ``solved``, ``random_mean`` and ``step`` (the loop figure's numbers).
     """
     out_dir = prepare(out_dir)
-    budget, n_eval = (100, 10) if quick else (2000, 100)
+    budget, n_eval = (150, 10) if quick else (2000, 100)
     env = rl.make_env("CartPole-v1")
     agent = rl.Reinforce(rl.policy_network(seed=seed), env, gamma=0.99, batch=5, seed=seed)
     step = one_step(agent)  # the untrained policy's first batch: its advantages are not all 0 yet
