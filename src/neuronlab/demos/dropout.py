@@ -97,6 +97,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
         ax_a.plot(r["epochs"], r["train_accuracy"], "--", color=TAB10[k], lw=2, label=f"{label}: train")
         ax_a.plot(r["epochs"], r["val_accuracy"], "-", color=TAB10[k], lw=2, label=f"{label}: validation")
     ax_l.set(title="loss (inference mode)", xlabel="epoch", ylabel="binary cross-entropy C", yscale="log")
+    ax_l.set_ylim(bottom=min(min(r["train_loss"]) for r in results.values()) / 8)  # room for the legend
     ax_a.set(title="accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0.4, 1.01))
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3, which="both")
@@ -116,7 +117,7 @@ def run(out_dir, seed: int = 0, quick: bool = False) -> dict:
         ax.set(title=f"{label}: boundary (black), gap {r['loss_gap']:.2f}", xlabel="x₁", ylabel="x₂")
         ax.legend(fontsize=9, loc="lower left")
     fig.suptitle(f"Dropout on {n_train} noisy two-moons points (2-128-128-1 ReLU, SGD η = 0.1, momentum 0.9, "
-                 f"K = 10, {epochs} epochs; validation: {n_val} new points)", fontsize=10)
+                 f"K = 10, {epochs} epochs; validation: {n_val} new points)", fontsize=11)
     figures = [save(fig, out_dir, "dropout_overfitting")]
 
     numbers = {"n_train": n_train, "n_val": n_val, "epochs": epochs, "runs": results, "figures": figures}
