@@ -7,7 +7,7 @@ busy loop pinned to core 0 (``os.sched_setaffinity``) before the epoch and stop 
 Prints each library's idle and busy epoch time (best of ``--repeat`` alternating runs) and
 the ratio busy / idle (target for neuronlab: ≤ 1.5).
 
-    python benchmarks/bench_contention.py [--batch 128] [--repeat 3] [--n 60000]
+    python benchmarks/bench_contention.py [--batch 128] [--repeat 3] [--n 60000] [--frameworks neuronlab,torch]
 """
 
 from __future__ import annotations
@@ -52,13 +52,15 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--n", type=int, default=60000, help="training samples per epoch")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--frameworks", default="neuronlab,torch")
     args = ap.parse_args()
+    frameworks = [fw for fw in args.frameworks.split(",") if fw in ("neuronlab", "torch")]
     print(f"MLP epoch, batch {args.batch}, {args.n} samples, default threads, "
           f"{len(os.sched_getaffinity(0))} usable cores; busy = a busy loop pinned to one core; "
           f"best of {args.repeat}")
     best = {}
     for _ in range(args.repeat):
-        for fw in ("neuronlab", "torch"):
+        for fw in frameworks:
             for busy in (False, True):
                 r = run_child(fw, args.batch, args.n, busy)
                 key = (fw, busy)
@@ -66,7 +68,7 @@ def main():
                 print(f"  {fw:9s} {'busy' if busy else 'idle'}: {r['seconds']:.2f} s "
                       f"(threads {r.get('threads', '?')})", flush=True)
     print(f"\n{'':10s}{'idle s':>8s}{'busy s':>8s}{'busy/idle':>10s}")
-    for fw in ("neuronlab", "torch"):
+    for fw in frameworks:
         idle, busy = best[(fw, False)], best[(fw, True)]
         print(f"{fw:10s}{idle:8.2f}{busy:8.2f}{busy / idle:10.2f}")
 
