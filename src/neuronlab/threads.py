@@ -2,8 +2,10 @@
 
 OpenBLAS starts one thread per core and splits every product among them. That pays for large
 products on an idle machine (about 1.7x with 2 threads from 25 million multiply-adds up), but
-when another program keeps one core busy, each split product waits for its slowest part and a
-training epoch can run 10-30x slower than on one thread. So neuronlab decides, in this order:
+when another program keeps a core busy, each split product waits for its slowest part: an
+MNIST epoch ran 6x slower beside one busy loop, and 15-24x slower than on one thread on a
+machine oversubscribed by other jobs (``benchmarks/bench_contention.py``). So neuronlab
+decides, in this order:
 
 1. ``nl.set_threads(n)``: n threads (``nl.set_threads(None)`` goes back to automatic);
 2. the environment variable ``NEURONLAB_THREADS`` (a positive integer, or ``auto``);
@@ -11,7 +13,7 @@ training epoch can run 10-30x slower than on one thread. So neuronlab decides, i
    user set it, neuronlab changes nothing;
 4. automatic: 1 thread when the largest product of a batch is small (below
    ``MIN_MACS_PER_THREAD`` multiply-adds per thread), else one per usable core
-   (``os.sched_getaffinity``) that no other running process occupies right now
+   (``os.sched_getaffinity``) that no runnable thread of another process occupies right now
    (the runnable count of ``/proc/loadavg``, the lowest of a few readings, kept for 0.1 s so
    that a loop of small ``predict`` calls does not read it each time).
 
