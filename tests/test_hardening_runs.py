@@ -287,3 +287,11 @@ def test_model_checkpoint_never_replaces_a_file_it_did_not_write(tmp_path):
                      ModelCheckpoint(tmp_path / "best.safetensors", monitor="loss", overwrite=True)])
     assert nl.load_checkpoint(tmp_path / "new.safetensors")[1]["epoch"] == 2
     assert nl.load_checkpoint(tmp_path / "best.safetensors")[1]["epoch"] == 2
+
+
+def test_a_data_file_name_with_escape_codes_is_printed_as_text(tmp_path, table):
+    name = tmp_path / "t\x1b[2J\x1b]0;x\x07.csv"
+    name.write_bytes(open(table, "rb").read())
+    code, out, err = _train(str(name), tmp_path / "run")
+    _one_line(code, out, err, 0)
+    assert "\x1b" not in out and "\x07" not in out and "t.csv" in out

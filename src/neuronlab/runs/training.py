@@ -66,6 +66,7 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
     """
     from .folders import claimed
 
+    echo = _printable_echo(echo)  # data names and paths come from the file system: never terminal control
     t0 = time.perf_counter() if t0 is None else t0
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -81,6 +82,15 @@ def run_training(cfg: dict, out_dir: str, resume: bool = False, callbacks=(), ec
         summary, test = _save_results(run, fit, t0)
         _print_results(run, fit, test, t0)
         return summary
+
+
+def _printable_echo(echo):
+    from ..text import printable
+
+    def out(message=""):
+        echo("\n".join(printable(part) for part in str(message).split("\n")))
+
+    return out
 
 
 def _prepare(cfg, out_dir, resume, echo) -> _Run:
@@ -245,10 +255,11 @@ def _save_results(run: _Run, fit: _Fit, t0: float) -> tuple[dict, dict]:
                    extra={**run.info, "history": history, "test": test})
     write_history(out_dir, history, fit.times)
     from ..plots import plot_history
+    from ..text import printable
 
     plot_history(history, os.path.join(out_dir, "curves.png"),
-                 title=f"{data.name}: {cfg['model']} {_arch_text(run.model)}, test accuracy "
-                       f"{100 * test['accuracy']:.2f}%",
+                 title=printable(f"{data.name}: {cfg['model']} {_arch_text(run.model)}, test accuracy "
+                                 f"{100 * test['accuracy']:.2f}%"),
                  val_label="test set" if not cfg["val_split"] else "validation")
     write_toml(os.path.join(out_dir, "config.toml"), {k: v for k, v in cfg.items() if k != "out"},
                comment=f"the configuration of this run; rerun with: neuronlab train --config {out_dir}/config.toml")
