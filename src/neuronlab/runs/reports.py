@@ -64,6 +64,12 @@ def _printable_lines(lines) -> list[str]:
     return ["\n".join(printable(part) for part in line.split("\n")) for line in lines]
 
 
+def _shown_names(classes) -> list[str]:
+    from ..text import printable
+
+    return [printable(c, 40) for c in classes]
+
+
 def probabilities(model, X) -> np.ndarray:
     """Class probabilities, two columns for a model with one sigmoid output."""
     P = model.predict(X, batch_size=batch_size_for(model))
@@ -96,9 +102,10 @@ def evaluation_lines(ev: Evaluation) -> list[str]:
     """Loss, accuracy, the per-class report and the confusion matrix, as ``neuronlab evaluate`` prints them."""
     lines = [f"{ev.model_path} on {ev.what}: {ev.n:,} samples",
              f"loss {ev.loss:.4f}   accuracy {100 * ev.accuracy:.2f}%   ({ev.errors} errors)\n"]
-    lines += classification_report(ev.confusion, ev.classes)
+    classes = _shown_names(ev.classes)  # (cleaned before the columns are sized)
+    lines += classification_report(ev.confusion, classes)
     lines.append("\nconfusion matrix (rows: true class, columns: predicted)")
-    lines += confusion_matrix_text(ev.confusion, ev.classes)
+    lines += confusion_matrix_text(ev.confusion, classes)
     return _printable_lines(lines)
 
 
@@ -109,7 +116,7 @@ def save_confusion_matrix(ev: Evaluation, out=None) -> str:
     from ..plots import plot_confusion_matrix
     from ..text import printable
 
-    return plot_confusion_matrix(ev.confusion, [printable(c, 40) for c in ev.classes],
+    return plot_confusion_matrix(ev.confusion, _shown_names(ev.classes),
                                  os.path.join(folder, "confusion_matrix.png"),
                                  title=printable(f"accuracy {100 * ev.accuracy:.2f}% on {ev.what}", 120))
 
@@ -159,11 +166,14 @@ def predict_files(model_path, inputs) -> Prediction:
 
 def prediction_lines(pred: Prediction, top: int = 1) -> list[str]:
     """One line per sample: its label and its ``top`` most probable classes."""
-    width = max(len(label) for label in pred.labels)
+    from ..text import printable
+
+    labels, classes = [printable(label) for label in pred.labels], _shown_names(pred.classes)
+    width = max(len(label) for label in labels)
     lines = []
-    for label, p in zip(pred.labels, pred.probabilities):
+    for label, p in zip(labels, pred.probabilities):
         best = np.argsort(-p)[:top]
-        text = "   ".join(f"class {pred.classes[j] if j < len(pred.classes) else j}  p={p[j]:.4f}" for j in best)
+        text = "   ".join(f"class {classes[j] if j < len(classes) else j}  p={p[j]:.4f}" for j in best)
         lines.append(f"{label:<{width}}  {text}")
     return _printable_lines(lines)
 
