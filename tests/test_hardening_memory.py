@@ -158,6 +158,19 @@ def test_property_any_file_peak_memory_is_bounded(tmp_path_factory, inputs, case
             assert all(_no_control(line) for line in out)
 
 
+def test_the_hostile_corpus_through_every_command_stays_within_the_bound(tmp_path, inputs):
+    from hostile_models import make_corpus
+
+    worst = []
+    for name, path, _ in make_corpus(tmp_path / "corpus"):
+        size = os.path.getsize(path) if os.path.isfile(path) else 0
+        for command, fn in _commands(path, *inputs).items():
+            out, peak = _peak(fn)
+            assert isinstance(out, ModelFileError), (name, command, out)
+            worst.append((peak - FILE_MULTIPLE * size, name, command))
+    assert max(worst)[0] <= 2 << 20, max(worst)  # (well inside ALLOWED: each is refused before it costs)
+
+
 def test_the_largest_activations_a_file_may_declare_stay_within_the_bound(tmp_path, inputs):
     """Just under the cap: the worst accepted file, measured for every command."""
     side = int((MAX_ACTIVATION_VALUES / 7) ** 0.5)  # input (side, side, 4) and output (side, side, 3)
