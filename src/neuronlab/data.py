@@ -209,7 +209,7 @@ class _RowFile:
             raise ValueError(f"{self.path}: the file is shorter than its header says (rows from {first})")
 
     def close(self):
-        if self._fd is not None:
+        if getattr(self, "_fd", None) is not None:  # (None too when __init__ refused the file)
             os.close(self._fd)
             self._fd = None
 
