@@ -180,6 +180,11 @@ def test_loader_checks_its_arguments(tmp_path):
         nl.data.Loader(np.zeros((3, 2)), np.zeros(2))
     with pytest.raises(ValueError, match="Loader: batch_size must be a positive integer, got 0"):
         nl.data.Loader(np.zeros((3, 2)), np.zeros(3), batch_size=0)
+    with pytest.raises(ValueError, match="Loader: X: cannot read '.*missing.npy': No such file"):
+        nl.data.Loader(tmp_path / "missing.npy", np.zeros(1))
+    (tmp_path / "text.npy").write_text("not an array")
+    with pytest.raises(ValueError, match="Loader: X: '.*text.npy' is not a readable .npy file"):
+        nl.data.Loader(tmp_path / "text.npy", np.zeros(1))
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="must hold a numeric array"):
         nl.data.Loader(tmp_path / "o.npy", np.zeros(1))

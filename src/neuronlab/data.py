@@ -160,12 +160,17 @@ class _RowFile:
     def __init__(self, array_or_path, where):
         if isinstance(array_or_path, (str, os.PathLike)):
             path = os.fspath(array_or_path)
-            with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, fortran, dtype = read_header(f)
-                offset = f.tell()
+            try:
+                with open(path, "rb") as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, fortran, dtype = read_header(f)
+                    offset = f.tell()
+            except OSError as e:
+                raise ValueError(f"{where}: cannot read {path!r}: {e.strerror or e}") from None
+            except ValueError as e:  # not a .npy file, or a header NumPy refuses
+                raise ValueError(f"{where}: {path!r} is not a readable .npy file ({e})") from None
             if fortran:
                 raise ValueError(f"{where}: {path} is stored in Fortran order; save it C-ordered")
         elif isinstance(array_or_path, np.memmap) and array_or_path.filename and array_or_path.flags.c_contiguous:
