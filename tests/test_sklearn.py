@@ -33,6 +33,9 @@ from sklearn.utils.estimator_checks import (
 import neuronlab as nl
 from neuronlab.sklearn import MLPClassifier, MLPRegressor, glorot_uniform_like_sklearn
 
+# short runs stop at max_iter on purpose; tests/test_sklearn_swap.py checks the warning itself
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(scope="module")
 def iris():
