@@ -1,7 +1,7 @@
 """How many BLAS threads neuronlab's matrix products use, chosen for each ``fit``/``predict``/``evaluate``.
 
 OpenBLAS starts one thread per core and splits every product among them. That pays for large
-products on an idle machine (about 1.7x with 2 threads from 25 million multiply-adds up), but
+products on an idle machine (an MLP epoch at batch 1024: 1.4x with 2 threads), but
 when another program keeps a core busy, each split product waits for its slowest part: an
 MNIST epoch ran 6x slower beside one busy loop, and 15-24x slower than on one thread on a
 machine oversubscribed by other jobs (``benchmarks/bench_contention.py``). So neuronlab
@@ -33,10 +33,12 @@ from .validation import Integer, check
 __all__ = ["set_threads", "get_threads", "usable_cores", "idle_cores", "choose_threads", "blas_threads",
            "batch_macs", "last_choice", "MIN_MACS_PER_THREAD"]
 
-#: multiply-adds of one matrix product below which a second thread does not pay (measured: a
-#: (128, 784)·(784, 256) product, 26 million, runs 1.7x faster on 2 threads; (32, 784)·(784, 256),
-#: 6 million, 1.05x)
-MIN_MACS_PER_THREAD = 12_000_000
+#: multiply-adds of the largest product of a batch per thread. Measured on 2 cores: a lone
+#: (128, 784)·(784, 256) product (26 million) runs 1.7x faster on 2 threads, yet a whole training
+#: epoch of the 784-256-128-10 MLP at batch 128 ran 0.52-0.54 s on 1 thread and 0.65-0.97 s on 2
+#: (the smaller products and the synchronisation lose it); at batch 1024 (205 million) 0.37 s on
+#: 1 and 0.26 s on 2; at batch 32, 1.10-1.22 s on 1 and 1.17-1.34 s on 2.
+MIN_MACS_PER_THREAD = 32_000_000
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 LOADAVG = "/proc/loadavg"
