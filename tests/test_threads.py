@@ -75,6 +75,17 @@ def test_automatic_choice_follows_work_size_and_idle_cores(monkeypatch):
     assert threads.choose_threads(100 * threads.MIN_MACS_PER_THREAD) == 1
 
 
+def test_inference_splits_smaller_products(monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_idle_cores_recent", lambda cores: 2)
+    macs = (threads.MIN_MACS_INFERENCE + threads.MIN_MACS_PER_THREAD) / 2 * 2
+    with threads.blas_threads(macs) as training:
+        pass
+    with threads.blas_threads(macs, inference=True) as inference:
+        pass
+    assert (training, inference) == (1, 2)
+
+
 def test_work_size_is_computed_only_when_automatic(monkeypatch):
     calls = []
     nl.set_threads(1)

@@ -725,7 +725,7 @@ class Sequential:
         cbs = CallbackList(callbacks or [], self)
         cbs.on_predict_begin({})
         parts = []
-        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X)))):
+        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X))), inference=True):
             for b, i in enumerate(range(0, len(X), K)):
                 cbs.on_predict_batch_begin(b, {"size": min(K, len(X) - i)})
                 parts.append(self._predictions(self._inference(X[i:i + K]), copy=False))
@@ -765,7 +765,7 @@ class Sequential:
         w = self._sample_weights(Y, sample_weight, None, "evaluate")
         K = _chunk_size(batch_size, len(X), "evaluate")
         cbs.on_test_begin({})
-        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X)))):
+        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X))), inference=True):
             logs = self._evaluate_batches(((X[i:i + K], Y[i:i + K], None if w is None else w[i:i + K])
                                            for i in range(0, len(X), K)), cbs)
         cbs.on_test_end(logs)
