@@ -406,3 +406,12 @@ def test_error_messages_quoting_file_content_are_printable(tmp_path):
     r = CliRunner().invoke(main, ["train", "--data", str(bad), "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "row 2, column 2" in r.stderr
     assert _no_control(r.stderr.rstrip("\n")), repr(r.stderr)
+
+
+def test_the_activation_cap_can_be_raised_for_a_trusted_model(tmp_path, monkeypatch):
+    m = nl.Sequential([nl.layers.Conv2D(96, 3, input_shape=(224, 224, 3))], seed=0)  # 4.9M values: over the cap
+    m.save(tmp_path / "wide.safetensors")
+    with pytest.raises(ModelFileError, match="MAX_ACTIVATION_VALUES"):
+        nl.load_model(tmp_path / "wide.safetensors")
+    monkeypatch.setattr(nl.io, "MAX_ACTIVATION_VALUES", 1 << 23)
+    assert nl.load_model(tmp_path / "wide.safetensors").output_shape[-1] == 96

@@ -529,7 +529,8 @@ def check_plan(path, layers, shape, infos, dtype) -> None:
         total += _values(shape)
         if total > MAX_ACTIVATION_VALUES:
             raise ModelFileError(f"{path}: one sample would make {total:,} values in the layers' outputs up to "
-                                 f"{layer.name!r} (limit {MAX_ACTIVATION_VALUES:,})")
+                                 f"{layer.name!r} (limit {MAX_ACTIVATION_VALUES:,}; for a model you trust, raise "
+                                 f"neuronlab.io.MAX_ACTIVATION_VALUES)")
 
 
 def _values(shape) -> int:
