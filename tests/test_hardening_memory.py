@@ -414,4 +414,4 @@ def test_the_activation_cap_can_be_raised_for_a_trusted_model(tmp_path, monkeypa
     with pytest.raises(ModelFileError, match="MAX_ACTIVATION_VALUES"):
         nl.load_model(tmp_path / "wide.safetensors")
     monkeypatch.setattr(nl.io, "MAX_ACTIVATION_VALUES", 1 << 23)
-    assert nl.load_model(tmp_path / "wide.safetensors").output_shape[-1] == 96
+    assert nl.load_model(tmp_path / "wide.safetensors").layers[-1].output_shape[-1] == 96
