@@ -12,6 +12,7 @@ import os
 import time
 
 from ..validation import Boolean, Instance, Integer, NoneOr, Options, Real, check
+from .common import RUN_FILES, UsageError
 
 __all__ = ["DEFAULTS", "SCHEDULES", "RUN_FILES", "UsageError", "parse_layers", "read_toml", "resolve_config",
            "write_toml", "make_optimizer", "new_run_dir", "plan_run"]
@@ -40,14 +41,8 @@ DEFAULTS = {
 SCHEDULES = ("cosine", "constant")
 MAX_TOML_BYTES = 1 << 20
 MAX_EPOCHS = 1_000_000
-RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.json", "curves.png",
-             "config.toml", "run.json")
 # options that must not change when a run is resumed (epochs may grow)
 FROZEN_ON_RESUME = [k for k in DEFAULTS if k not in ("epochs", "out")]
-
-
-class UsageError(ValueError):
-    """A bad option value or combination (the command exits with code 2); raised without click."""
 
 
 def parse_layers(value):

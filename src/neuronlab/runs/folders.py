@@ -17,7 +17,7 @@ import socket
 import time
 from contextlib import contextmanager
 
-from .config import RUN_FILES, UsageError
+from .common import RUN_FILES, UsageError
 
 __all__ = ["LOCK", "INCOMPLETE", "check_folder", "claimed", "data_digest"]
 
@@ -82,15 +82,24 @@ def _claim(out_dir, resume: bool) -> None:
         except FileNotFoundError:
             pass
     info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    # the lock appears with its content or not at all: written to a private name, then hard-linked
+    # to LOCK, which fails if LOCK exists (a reader never sees an empty lock of a run just starting)
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(info))
+        os.link(tmp, path)
     except FileExistsError:
         raise UsageError(f"--out: {out_dir} is being written by another neuronlab train "
                          f"({_describe(_holder(out_dir) or {})}); wait for it or choose another --out") from None
     except OSError as e:
         raise UsageError(f"--out: cannot write in {out_dir} ({e.strerror or e})") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(info))
+    finally:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
 
 
 @contextmanager

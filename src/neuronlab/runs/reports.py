@@ -73,6 +73,9 @@ def _shown_names(classes) -> list[str]:
 def probabilities(model, X) -> np.ndarray:
     """Class probabilities, two columns for a model with one sigmoid output."""
     P = model.predict(X, batch_size=batch_size_for(model))
+    if P.ndim != 2:
+        raise NeuronlabError(f"the model gives outputs of shape (n, {', '.join(map(str, P.shape[1:]))}) per input; "
+                             f"classifying needs one row of class scores per sample")
     if P.shape[1] == 1:  # one sigmoid output: P(class 1)
         P = np.concatenate([1 - P, P], axis=1)
     return P
