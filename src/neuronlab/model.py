@@ -722,15 +722,18 @@ class Sequential:
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
         K = _chunk_size(batch_size, len(X), "predict")
-        cbs = CallbackList(callbacks or [], self)
-        cbs.on_predict_begin({})
-        parts = []
         with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X))), inference=True):
+            if not callbacks and len(X) <= K:  # the common call: one chunk, no hooks
+                P = self._predictions(self._inference(X), copy=False)
+                return P.copy() if np.may_share_memory(P, X) else P  # never a view of the caller's X
+            cbs = CallbackList(callbacks or [], self)
+            cbs.on_predict_begin({})
+            parts = []
             for b, i in enumerate(range(0, len(X), K)):
                 cbs.on_predict_batch_begin(b, {"size": min(K, len(X) - i)})
                 parts.append(self._predictions(self._inference(X[i:i + K]), copy=False))
                 cbs.on_predict_batch_end(b, {"size": len(parts[-1])})
-        cbs.on_predict_end({})
+            cbs.on_predict_end({})
         return np.concatenate(parts)
 
     def predict_classes(self, X, batch_size: int | None = 8192) -> np.ndarray:
