@@ -190,19 +190,26 @@ def test_loader_checks_its_arguments(tmp_path):
         nl.data.Loader(tmp_path / "o.npy", np.zeros(1))
 
 
+# Peak RSS from /proc/self/status (VmHWM, this process image's own high-water mark): Linux carries
+# ru_maxrss across fork + exec, so a child of a large pytest process would report the parent's peak.
 RSS_SCRIPT = textwrap.dedent("""
-    import resource, sys
+    import sys
     import numpy as np
     import neuronlab as nl
+
+    def peak_mb():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) // 1024
+
     X = np.load(sys.argv[1], mmap_mode="r")
     y = X[:, 0].copy() if X.shape[0] < 0 else np.load(sys.argv[2], mmap_mode="r")
     m = nl.Sequential([nl.layers.Dense(8, "relu", input_dim=X.shape[1]), nl.layers.Dense(1)], seed=0)
     m.compile(loss="mse", optimizer=nl.optimizers.SGD(lr=1e-3))
     loader = nl.data.Loader(X, y, batch_size=1024, seed=0)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_mb()
     h = m.fit(loader, epochs=1, verbose=0)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(before // 1024, after // 1024, h.history["loss"][0])
+    after = peak_mb()
+    print(before, after, h.history["loss"][0])
 """)
 
 
