@@ -33,16 +33,16 @@ from .validation import Integer, check
 __all__ = ["set_threads", "get_threads", "usable_cores", "idle_cores", "choose_threads", "blas_threads",
            "batch_macs", "last_choice", "MIN_MACS_PER_THREAD", "MIN_MACS_INFERENCE"]
 
-#: multiply-adds of the largest product of a batch per thread. Measured on 2 cores: a lone
-#: (128, 784)·(784, 256) product (26 million) runs 1.7x faster on 2 threads, yet a whole training
-#: epoch of the 784-256-128-10 MLP at batch 128 ran 0.52-0.54 s on 1 thread and 0.65-0.97 s on 2
-#: (the smaller products and the synchronisation lose it); at batch 1024 (205 million) 0.37 s on
-#: 1 and 0.26 s on 2; at batch 32, 1.10-1.22 s on 1 and 1.17-1.34 s on 2.
-MIN_MACS_PER_THREAD = 32_000_000
+#: multiply-adds of the largest product of a batch per thread. Measured on an idle 2-core machine
+#: (2026-11-30, one MNIST epoch, SGD momentum, 1 vs 2 threads): 784-256-128-10 at batch 32 (6.4
+#: million) 2.38 vs 2.22 s, at batch 128 (26 million) 1.13 vs 0.93 s, at batch 1024 0.80 vs 0.56 s;
+#: the default 784-512-256-10 at batch 128 (51 million) 2.33 vs 1.77 s. Two threads pay from a few
+#: million on when the cores are free; when they are not, the idle-core reading gives one thread.
+MIN_MACS_PER_THREAD = 4_000_000
 #: the same for inference (predict, evaluate): no backward pass between the products, and
 #: ``predict`` of 64 samples of the default 784-512-256-10 MLP (26 million) took 540-550 µs on
-#: 2 threads and 620-870 µs on 1
-MIN_MACS_INFERENCE = 8_000_000
+#: 2 threads and 620-870 µs on 1; one sample (0.4 million) stays on one thread
+MIN_MACS_INFERENCE = 2_000_000
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 LOADAVG = "/proc/loadavg"
