@@ -17,7 +17,7 @@ layouts meet the weights move, not the data:
 - **Activations** are separate modules after ``Linear`` / ``Conv2d`` / ``BatchNorm``; ``from_torch``
   folds each one back into the layer before it.
 
-The torch module is returned in ``eval()`` mode and in the model's dtype. torch is imported
+The torch module is returned in evaluation mode (``train(False)``) and in the model's dtype. torch is imported
 inside the functions: neuronlab does not depend on it.
 """
 
@@ -254,7 +254,7 @@ def to_torch(model):
             raise ExportError(f"to_torch: layer {i} {layer.name!r} ({type(layer).__name__}) has no PyTorch "
                               f"counterpart; convertible: {', '.join(sorted(c.name for c in TO_TORCH))}")
         modules += fn(ctx, layer, i)
-    return ctx.nn.Sequential(*modules).to(ctx.dtype).eval()
+    return ctx.nn.Sequential(*modules).to(ctx.dtype).train(False)  # evaluation mode
 
 
 # -- torch -> neuronlab -----------------------------------------------------------------------------
