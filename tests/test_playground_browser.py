@@ -87,8 +87,8 @@ def test_build_play_learn_the_circle_and_read_a_neuron(page, shots):
     page.get_by_label("Learning rate η").press("Tab")
     page.get_by_label("Steps per update").select_option("30")
     page.get_by_role("button", name=re.compile("Guide's momentum")).click()
-    expect(page.get_by_label("dampening")).to_have_value("0.9")
-    assert page.evaluate("P.st.config.optimizer_params") == {"momentum": 0.9, "dampening": 0.9}
+    expect(page.get_by_label("ema")).to_be_checked()
+    assert page.evaluate("P.st.config.optimizer_params") == {"momentum": 0.9, "ema": True}
     start = loss_of(page, "Test loss")
     page.get_by_role("button", name="Play").click()
     page.wait_for_function(f"() => parseFloat(document.getElementById('test-loss').textContent) < {TARGET_TEST_LOSS}",

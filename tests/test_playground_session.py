@@ -63,10 +63,10 @@ def test_every_optimizer_activation_and_initializer_trains():
             assert np.isfinite(s.history[-1][1]) and len(s.heatmaps()["neurons"]) == 4
 
 
-def test_guide_momentum_is_sgd_with_dampening_equal_to_momentum():
-    s = Session({"optimizer": "sgd", "optimizer_params": {"momentum": 0.9, "dampening": 0.9}})
+def test_guide_momentum_is_sgd_ema():
+    s = Session({"optimizer": "sgd", "optimizer_params": {"momentum": 0.9, "ema": True}})
     opt = s.model.optimizer
-    assert (opt.momentum, opt.dampening) == (0.9, 0.9)
+    assert (opt.momentum, opt.dampening, opt.ema) == (0.9, 0.0, True)
     assert "dampening" in optimizer_params("sgd") and "rho" in optimizer_params("adadelta")
 
 

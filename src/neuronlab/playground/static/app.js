@@ -125,10 +125,10 @@ function optimizerParams(cfg) {
     });
     l.appendChild(inp); box.appendChild(l);
   }
-  if (cfg.optimizer === "sgd") {   // the guide's momentum is PyTorch's with dampening = momentum
+  if (cfg.optimizer === "sgd") {   // the guide's momentum: SGD(ema=True), the moving average from v₀ = 0
     const b = document.createElement("button"); b.type = "button"; b.className = "preset";
-    b.textContent = "Guide's momentum: v ← γv + (1−γ)g, γ = 0.9";
-    b.addEventListener("click", () => { box.dataset.opt = ""; setConfig({ optimizer_params: { momentum: 0.9, dampening: 0.9 } }); });
+    b.textContent = "Guide's momentum: v ← γv + (1−γ)g, v₀ = 0, γ = 0.9";
+    b.addEventListener("click", () => { box.dataset.opt = ""; setConfig({ optimizer_params: { momentum: 0.9, ema: true } }); });
     box.appendChild(b);
   }
 }
