@@ -200,7 +200,7 @@ def _remove_stale_temporaries(folder, base) -> None:
         return
     for name in names:
         m = pattern.fullmatch(name)
-        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+        if m is None or int(m.group(1)) == os.getpid() or process_alive(int(m.group(1))):
             continue
         try:
             os.remove(os.path.join(folder, name))
@@ -208,7 +208,8 @@ def _remove_stale_temporaries(folder, base) -> None:
             pass
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still run on this machine (True when we may not signal it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -16,14 +16,13 @@ import zlib
 import numpy as np
 
 from ..core import DataError
-from .limits import ALLOWANCE, MAX_RATIO, decompressed_limit
+from .limits import ALLOWANCE, MAX_RATIO, decompressed_limit, read_at_most
 
 __all__ = ["read_idx", "write_idx"]
 
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CODES = {np.dtype(v).newbyteorder(">").str: k for k, v in _TYPES.items()}
 MAX_BYTES = 2**33  # 8 GiB: larger declared sizes are treated as corrupt
-_CHUNK = 1 << 20
 
 
 def _is_gzip(path) -> bool:
@@ -75,7 +74,7 @@ def read_idx(path, max_bytes: int = MAX_BYTES) -> np.ndarray:
                 found = os.fstat(f.fileno()).st_size - 4 - 4 * ndim
                 if found < nbytes:
                     raise DataError(f"{path}: truncated: shape {shape} needs {nbytes} data bytes, found {found}")
-            data = _read_at_most(f, nbytes)
+            data = read_at_most(f, nbytes)  # memory follows the bytes that arrive, not the header
             if len(data) < nbytes:
                 raise DataError(f"{path}: truncated: shape {shape} needs {nbytes} data bytes, found {len(data)}")
             if f.read(1):  # a gzip bomb stops here: nothing past the declared size is decompressed
@@ -86,18 +85,6 @@ def read_idx(path, max_bytes: int = MAX_BYTES) -> np.ndarray:
     if dtype.byteorder == ">":
         X = X.byteswap(inplace=True).view(dtype.newbyteorder("="))
     return X
-
-
-def _read_at_most(f, nbytes: int) -> bytearray:
-    """Up to ``nbytes`` from ``f``, in chunks: memory follows the bytes that really arrive,
-    not the size a (possibly lying) header declares."""
-    data = bytearray()
-    while len(data) < nbytes:
-        chunk = f.read(min(_CHUNK, nbytes - len(data)))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def write_idx(path, array: np.ndarray, compress: bool | None = None) -> None:

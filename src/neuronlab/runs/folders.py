@@ -17,6 +17,7 @@ import socket
 import time
 from contextlib import contextmanager
 
+from ..io import process_alive
 from .common import RUN_FILES, UsageError
 
 __all__ = ["LOCK", "INCOMPLETE", "check_folder", "claimed", "data_digest"]
@@ -43,13 +44,7 @@ def _alive(info: dict) -> bool:
     pid = info.get("pid")
     if info.get("host") != socket.gethostname() or type(pid) is not int:
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True
-    return True
+    return process_alive(pid)
 
 
 def _describe(info: dict) -> str:
