@@ -181,8 +181,26 @@ def test_small_work_runs_on_one_thread_automatically():
     spy = Spy()
     m.fit(X, y, epochs=1, batch_size=32, verbose=0, callbacks=[spy])
     assert all(set(s) == {1} for s in spy.seen)
-    m.predict(X[:1])
+    m.predict(X[:200])  # 200 · 20 · 64 multiply-adds: above BLAS's serial size, below one thread's share
     assert threads.last_choice() == 1
+
+
+def test_inference_leaves_blas_alone_for_products_blas_runs_serially(monkeypatch):
+    """Switching BLAS's count and back costs a one-sample predict more than the product itself."""
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_idle_cores_recent", lambda cores: 2)
+    X, _ = data()
+    m = mlp()
+    switched = []
+    monkeypatch.setattr(threads, "_blas", lambda: switched.append(1))  # called only to change BLAS
+    m.predict(X[:1])  # 20 · 64 multiply-adds ≤ BLAS_SERIAL_MACS
+    assert threads.last_choice() is None and switched == []
+    assert threads.choose_threads(threads.BLAS_SERIAL_MACS, threads.MIN_MACS_INFERENCE,
+                                  serial=threads.BLAS_SERIAL_MACS) is None
+    assert threads.choose_threads(threads.BLAS_SERIAL_MACS + 1, threads.MIN_MACS_INFERENCE,
+                                  serial=threads.BLAS_SERIAL_MACS) == 1
+    assert threads.choose_threads(2 * threads.MIN_MACS_INFERENCE, threads.MIN_MACS_INFERENCE,
+                                  serial=threads.BLAS_SERIAL_MACS) == 2
 
 
 def test_results_do_not_depend_on_the_thread_count():

@@ -15,7 +15,8 @@ decides, in this order:
    ``MIN_MACS_PER_THREAD`` multiply-adds per thread), else one per usable core
    (``os.sched_getaffinity``) that no runnable thread of another process occupies right now
    (the runnable count of ``/proc/loadavg``, the lowest of a few readings, kept for 0.1 s so
-   that a loop of small ``predict`` calls does not read it each time).
+   that a loop of small ``predict`` calls does not read it each time). Inference leaves BLAS
+   alone for products so small that BLAS runs them on one thread anyway (``BLAS_SERIAL_MACS``).
 
 The count is set with threadpoolctl for the duration of the call and restored after it.
 Without threadpoolctl, neuronlab runs with whatever BLAS chose (NumPy alone still works).
@@ -31,7 +32,8 @@ import time
 from .validation import Integer, check
 
 __all__ = ["set_threads", "get_threads", "usable_cores", "idle_cores", "choose_threads", "blas_threads",
-           "batch_macs", "last_choice", "MIN_MACS_PER_THREAD", "MIN_MACS_INFERENCE"]
+           "batch_macs", "last_choice", "MIN_MACS_PER_THREAD", "MIN_MACS_INFERENCE",
+           "BLAS_SERIAL_MACS"]
 
 #: multiply-adds of the largest product of a batch per thread. Measured on an idle 2-core machine
 #: (2026-11-30, one MNIST epoch, SGD momentum, 1 vs 2 threads): 784-256-128-10 at batch 32 (6.4
@@ -39,10 +41,16 @@ __all__ = ["set_threads", "get_threads", "usable_cores", "idle_cores", "choose_t
 #: the default 784-512-256-10 at batch 128 (51 million) 2.33 vs 1.77 s. Two threads pay from a few
 #: million on when the cores are free; when they are not, the idle-core reading gives one thread.
 MIN_MACS_PER_THREAD = 4_000_000
-#: the same for inference (predict, evaluate): no backward pass between the products, and
-#: ``predict`` of 64 samples of the default 784-512-256-10 MLP (26 million) took 540-550 µs on
-#: 2 threads and 620-870 µs on 1; one sample (0.4 million) stays on one thread
-MIN_MACS_INFERENCE = 2_000_000
+#: the same for inference (predict, evaluate): no backward pass between the products. Measured on
+#: the idle 2-core machine (2026-11-30, default 784-512-256-10 MLP, forward pass, 1 vs 2 threads):
+#: 1 sample (0.4 million) 115 vs 112 µs, 4 samples (1.6 million) 297 vs 203 µs, 64 samples 779 vs
+#: 544 µs. Two threads never lost, so the bar is low; it matters mostly because switching BLAS from
+#: its count and back costs a one-sample ``predict`` more (70-120 µs) than the product itself.
+MIN_MACS_INFERENCE = 200_000
+#: products this small run on one thread inside OpenBLAS whatever its setting (its own cut-offs:
+#: 2304 · 4 elements for a matrix-vector product, more for matrix-matrix), so inference leaves
+#: BLAS as it is instead of switching it for nothing
+BLAS_SERIAL_MACS = 9_216
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 LOADAVG = "/proc/loadavg"
@@ -136,11 +144,12 @@ def _env_threads() -> int | None:
     return check("environment variable", "NEURONLAB_THREADS", value, Integer(low=1))
 
 
-def choose_threads(macs, per_thread: float = MIN_MACS_PER_THREAD) -> int | None:
+def choose_threads(macs, per_thread: float = MIN_MACS_PER_THREAD, serial: float = 0) -> int | None:
     """BLAS threads for products of up to ``macs`` multiply-adds (None: leave BLAS alone).
 
     ``macs`` may be a function returning that number, called only when the choice is automatic;
-    one thread per ``per_thread`` multiply-adds.
+    one thread per ``per_thread`` multiply-adds; an automatic choice for at most ``serial``
+    multiply-adds (products BLAS runs on one thread anyway) leaves BLAS alone.
     """
     if _setting is not None:
         return _setting
@@ -152,7 +161,10 @@ def choose_threads(macs, per_thread: float = MIN_MACS_PER_THREAD) -> int | None:
     cores = usable_cores()
     if cores == 1:
         return 1
-    wanted = min(cores, max(1, int((macs() if callable(macs) else macs) // per_thread)))
+    work = macs() if callable(macs) else macs
+    if work <= serial:
+        return None
+    wanted = min(cores, max(1, int(work // per_thread)))
     if wanted == 1:
         return 1
     return max(1, min(wanted, _idle_cores_recent(cores)))
@@ -191,10 +203,14 @@ def blas_threads(macs, inference: bool = False):
     """Context manager: BLAS limited to :func:`choose_threads` (``macs``) threads, restored on exit.
 
     ``model.fit`` uses ``blas_threads(lambda: batch_macs(model, batch_size))``; ``predict`` and
-    ``evaluate`` pass ``inference=True`` (threshold ``MIN_MACS_INFERENCE``).
+    ``evaluate`` pass ``inference=True`` (threshold ``MIN_MACS_INFERENCE``; BLAS left alone up to
+    ``BLAS_SERIAL_MACS``).
     """
     global _last
-    n = choose_threads(macs, MIN_MACS_INFERENCE if inference else MIN_MACS_PER_THREAD)
+    if inference:
+        n = choose_threads(macs, MIN_MACS_INFERENCE, serial=BLAS_SERIAL_MACS)
+    else:
+        n = choose_threads(macs, MIN_MACS_PER_THREAD)
     blas = _blas() if n is not None else None
     _last = n if blas is not None else None
     if blas is None:
