@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.optimize
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn import neural_network as sk
@@ -173,15 +174,37 @@ def test_lbfgs_follows_sklearns_path_and_reaches_its_loss(kind):
     assert len(ours.loss_curve_) == ours.n_iter_ and ours.loss_curve_[-1] == pytest.approx(ours.loss_)
 
 
-def test_lbfgs_in_float32_for_float32_data_as_sklearn():
-    # scipy keeps L-BFGS-B's state in float64 but hands the weights over in x0's dtype: scikit-learn's
-    # network then computes in float32 for float32 X, and so does neuronlab's
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lbfgs_dtypes_as_sklearn(monkeypatch, dtype):
+    # scipy keeps L-BFGS-B's state in float64 and calls the objective with θ in x0's dtype: both
+    # networks compute in X's dtype; both fitted networks are in the dtype of scipy's result
+    # (scikit-learn's coefs_ are views of it: float64 even for float32 X), and so is a warm refit
     _, X, y = _data("multiclass")
-    params = dict(BASE, solver="lbfgs", max_iter=8)
-    theirs = sk.MLPClassifier(**params).fit(X.astype(np.float32), y)
-    ours = nls.MLPClassifier(**params).fit(X.astype(np.float32), y)
-    assert ours.model_.dtype == np.float32
-    _assert_same_weights(theirs, ours, atol=1e-4)
+    X = X.astype(dtype)
+    seen, minimize = {}, scipy.optimize.minimize
+
+    def spy(fun, x0, *args, **kwargs):
+        def objective(x, *a):
+            loss, g = fun(x, *a)
+            seen.setdefault(lib, []).append((x.dtype, g.dtype))
+            return loss, g
+        return minimize(objective, x0, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    params = dict(BASE, solver="lbfgs", max_iter=8, warm_start=True)
+    fitted = {}
+    for lib, Est in (("theirs", sk.MLPClassifier), ("ours", nls.MLPClassifier)):
+        fitted[lib] = Est(**params).fit(X, y)
+        assert set(seen[lib]) == {(np.dtype(dtype), np.dtype(dtype))}, lib
+    theirs, ours = fitted["theirs"], fitted["ours"]
+    assert [a.dtype for a in ours.coefs_ + ours.intercepts_] == [a.dtype for a in theirs.coefs_ + theirs.intercepts_]
+    assert ours.predict_proba(X).dtype == theirs.predict_proba(X).dtype
+    _assert_same_weights(theirs, ours, atol=1e-4 if dtype == np.float32 else 1e-6)
+    assert ours.loss_ == pytest.approx(theirs.loss_, abs=1e-5)
+    for lib in fitted:  # the second fit starts from the float64 weights
+        seen[lib] = []
+        fitted[lib].fit(X, y)
+        assert set(seen[lib]) == {(np.dtype(np.float64), np.dtype(np.float64))}, lib
     assert ours.loss_ == pytest.approx(theirs.loss_, abs=1e-5)
 
 

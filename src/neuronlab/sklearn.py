@@ -17,7 +17,7 @@ float64 for sgd and adam; lbfgs reaches scikit-learn's loss):
 - its stochastic solvers: "sgd" (momentum, Nesterov, ``learning_rate`` schedules) and "adam"
   (ε added to √v before the bias correction); "lbfgs" through ``scipy.optimize.minimize``
   (L-BFGS-B) on the full-batch loss and gradient of :meth:`Sequential.loss_and_grads`, its state in
-  float64 and the network in X's dtype (float32 X stays float32, as scikit-learn);
+  float64; as scikit-learn's, the network computes in X's dtype and ends in float64 (scipy's result);
 - the stopping rule: an epoch does not improve when its training loss is above
   ``best_loss_ - tol`` (or, with ``early_stopping``, its validation score below
   ``best_validation_score_ + tol``); training stops when more than ``n_iter_no_change`` epochs in
@@ -76,6 +76,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from . import activations as _activations
 from . import initializers as _initializers
 from . import optimizers as _optimizers
+from . import threads as _threads
 from .core import NonFiniteError
 from .layers import Dense, Dropout
 from .losses import MSE, BinaryCrossEntropy, CategoricalCrossEntropy
@@ -218,6 +219,31 @@ def _rows(X, idx):
     if isinstance(idx, slice):
         return X[idx]
     return np.take(X, idx, axis=0)
+
+
+def _flat_views(params) -> tuple[np.ndarray, np.ndarray]:
+    """Make each Param's value and grad a view of one flat buffer (θ, ∂C/∂θ), in the order given.
+
+    L-BFGS-B reads and writes θ as one vector; with the parameters living in it, no packing or
+    unpacking is left per evaluation.
+    """
+    sizes = [p.value.size for p in params]
+    theta = np.concatenate([p.value.reshape(-1) for p in params])
+    grad = np.zeros_like(theta)
+    lo = 0
+    for p, size in zip(params, sizes):
+        p.value = theta[lo:lo + size].reshape(p.value.shape)
+        p.grad = grad[lo:lo + size].reshape(p.value.shape)
+        lo += size
+    return theta, grad
+
+
+def _in_dtype(model: Sequential, dtype) -> Sequential:
+    """The same network (architecture, weights, compiled loss and optimizer) in ``dtype``."""
+    copy = Sequential.from_config({**model.get_config(), "dtype": np.dtype(dtype).name})
+    copy.set_weights(model.get_weights())
+    copy.compile(loss=model.loss, optimizer=model.optimizer)
+    return copy
 
 
 def glorot_uniform_like_sklearn(rs, sizes, activation, dtype):
@@ -666,31 +692,40 @@ class _BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, X, Y, w):
         """Minimise the full-batch loss (penalty included) with scipy's L-BFGS-B from the current weights.
 
-        max_iter, max_fun and tol are L-BFGS-B's maxiter, maxfun and gtol, as scikit-learn's.
+        max_iter, max_fun and tol are L-BFGS-B's maxiter, maxfun and gtol, as scikit-learn's. θ is
+        packed as scikit-learn packs it (every W, then every B); the network's parameters and their
+        gradients are views of two flat buffers, so an evaluation copies θ in once and hands the
+        gradient buffer back (scipy copies it). BLAS threads are chosen once for the whole fit.
         """
-        params = self.model_.params()
-        ends = np.cumsum([p.value.size for p in params])
+        model, n = self.model_, X.shape[0]
+        total = n if w is None else float(w.sum())
+        theta, grad = _flat_views(self._weights + [p for p in model.params()
+                                                   if not any(p is q for q in self._weights)])
+        n_w = sum(p.value.size for p in self._weights)
 
-        def unpack(theta):
-            for p, lo, hi in zip(params, [0, *ends[:-1]], ends):
-                p.value[...] = theta[lo:hi].reshape(p.value.shape)
-
-        def loss_and_gradient(theta):
-            unpack(theta)
-            loss = self._full_loss_and_grads(X, Y, w)
-            return loss, np.concatenate([p.grad.reshape(-1) for p in params])
+        def loss_and_gradient(x):
+            theta[...] = x  # scipy hands over a fresh array in x0's dtype each time
+            loss = self._full_loss_and_grads(X, Y, w, total)
+            if self.alpha:  # α/(2 Σw) Σ ‖W‖² on the W part of θ alone: its gradient α W / Σw
+                scale = self.alpha / total
+                grad[:n_w] += scale * theta[:n_w]
+                loss += 0.5 * scale * float(np.dot(theta[:n_w], theta[:n_w]))
+            return loss, grad
 
         def record(intermediate_result):
             self.loss_curve_.append(float(intermediate_result.fun))
             if self.verbose:
                 print(f"Iteration {len(self.loss_curve_)}, loss = {intermediate_result.fun:.8f}")
 
-        # scipy keeps L-BFGS-B's state in float64 and hands theta over in x0's dtype: the network
-        # computes in its own dtype (float32 for float32 X), as scikit-learn's
-        x0 = np.concatenate([p.value.reshape(-1) for p in params])
-        res = scipy.optimize.minimize(loss_and_gradient, x0, method="L-BFGS-B", jac=True, callback=record,
-                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        unpack(res.x)
+        # scipy keeps L-BFGS-B's state in float64 and calls us with θ in x0's dtype (the network's)
+        with _threads.blas_threads(lambda: _threads.batch_macs(model, min(n, _CHUNK) if sparse.issparse(X) else n)):
+            res = scipy.optimize.minimize(loss_and_gradient, theta.copy(), method="L-BFGS-B", jac=True,
+                                          callback=record, options={"maxfun": self.max_fun,
+                                                                    "maxiter": self.max_iter, "gtol": self.tol})
+        theta[...] = res.x
+        if self.dtype is None and res.x.dtype != model.dtype:  # scikit-learn's coefs_ are views of res.x
+            self.model_ = _in_dtype(model, res.x.dtype)
+            self._weights = [layer.W for layer in self.model_.layers if isinstance(layer, Dense)]
         self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
         if res.status != 0:
@@ -699,15 +734,13 @@ class _BaseMLP(BaseEstimator):
                           f"{message}. Increase max_iter ({self.max_iter}) or max_fun ({self.max_fun}), or scale "
                           f"the data (e.g. StandardScaler).", ConvergenceWarning, stacklevel=3)
 
-    def _full_loss_and_grads(self, X, Y, w) -> float:
-        """L over all of (X, Y) with every Param.grad filled; sparse X is densified in chunks of rows."""
+    def _full_loss_and_grads(self, X, Y, w, total) -> float:
+        """C over all of (X, Y) (no penalty) with every Param.grad filled; sparse X is densified in chunks of rows."""
         model, n = self.model_, X.shape[0]
-        total = n if w is None else float(w.sum())
         if not sparse.issparse(X):
-            loss, _ = model.loss_and_grads(X, Y, w, training=False)
-            return loss + self._penalty(total)
+            return model.loss_and_grads(X, Y, w, training=False)[0]
         loss, acc = 0.0, None
-        for lo in range(0, n, _CHUNK):  # each chunk's L is normalised by its own Σw: reweight by Σw_c / Σw
+        for lo in range(0, n, _CHUNK):  # each chunk's C is normalised by its own Σw: reweight by Σw_c / Σw
             wc = None if w is None else w[lo:lo + _CHUNK]
             share = (min(n, lo + _CHUNK) - lo if wc is None else float(wc.sum())) / total
             if share <= 0:
@@ -718,7 +751,7 @@ class _BaseMLP(BaseEstimator):
                 {k: acc[k] + share * g for k, g in grads.items()}
         for p in model.params():
             p.grad[...] = acc[p.name]
-        return loss + self._penalty(total)
+        return loss
 
     # -- prediction ------------------------------------------------------------------------
     def _outputs(self, X) -> np.ndarray:
@@ -861,7 +894,7 @@ _PARAMS_DOC = """
         momentum, nesterovs_momentum, beta_1, beta_2 and epsilon.
     dtype : {None, "float32", "float64"}, default=None
         The network's dtype; None follows X as scikit-learn does (float32 stays float32, the rest is
-        float64); so does lbfgs, whose L-BFGS-B state scipy keeps in float64.
+        float64); lbfgs then computes in X's dtype and, as scikit-learn, ends with float64 weights.
     optimizer : str, optional
         Alias of ``solver`` (neuronlab's earlier name); wins when given.
     lr : float, optional
