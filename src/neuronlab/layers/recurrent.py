@@ -349,78 +349,129 @@ class LSTM(Recurrent):
         """(H_T, C_T) of the last forward pass (copies)."""
         return self.H[-1].copy(), self.C[-1].copy()
 
-    def forward(self, X, training=False):
-        Xf = self._prepare(X)
-        n, T = X.shape[0], X.shape[1]
+    # Training runs feature-major: every per-step array is (features, n), so each gate block
+    # is one contiguous (u, n) slab and every element-wise call runs on contiguous memory.
+    # The stacked input S_t = [X_tᵀ; 1; H_{t-1}ᵀ] (d + 1 + u, n) meets the fused matrix
+    # M = [Wᵀ | B | Uᵀ] (4u, d + 1 + u) in one product per step: Z_tᵀ = M S_t. Internally
+    # the gate rows are ordered (i, f, o, g), so the three sigmoid gates are one slab.
+
+    def _gate_order(self) -> np.ndarray:
+        """Parameter column of each internal gate row: (i, f, o, g) from PyTorch's (i, f, g, o)."""
         u = self.units
-        A = self._get("A", (T, n, 4 * u))     # Z_t, then the gate values (I, F, G, O) in place
-        H = self._get("H", (T + 1, n, u))
-        C = self._get("C", (T + 1, n, u))
-        TC = self._get("TC", (T, n, u))       # tanh(C_t)
-        tmp = self._get("tmp", (n, 4 * u))
-        ig = self._get("ig", (n, u))
-        H[0] = 0.0
+        return np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+
+    def _stacked_weights(self) -> np.ndarray:
+        """Mᵀ = [W; B; U] (d + 1 + u, 4u), gate columns in the internal order (i, f, o, g)."""
+        W, order = self.W.value, self._gate_order()
+        d = W.shape[0]
+        MT = self._get("MT", (d + 1 + self.units, 4 * self.units))
+        np.take(W, order, axis=1, out=MT[:d])
+        np.take(self.B.value, order, out=MT[d])
+        np.take(self.U.value, order, axis=1, out=MT[d + 1:])
+        return MT
+
+    def forward(self, X, training=False):
+        X = np.asarray(X)
+        self.check_input(X)
+        n, T, d = X.shape
+        u = self.units
+        S = self._get("S", (T + 1, d + 1 + u, n))   # S[t] = [X_tᵀ; 1; H_{t-1}ᵀ]; S[T] holds H_Tᵀ
+        A = self._get("A", (T, 4 * u, n))           # Z_tᵀ, then the gate values (I, F, O, G)
+        C = self._get("C", (T + 1, u, n))
+        TC = self._get("TC", (T, u, n))             # tanh(C_t)
+        ig = self._get("ig", (u, n))
+        S[:T, :d] = X.transpose(1, 2, 0)
+        S[:T, d] = 1.0
+        S[0, d + 1:] = 0.0
         C[0] = 0.0
-        np.matmul(Xf, self.W.value, out=A.reshape(T * n, 4 * u))
-        A += self.B.value
-        # σ(z) = (1 + tanh(z/2))/2: halve the sigmoid gates' columns, one tanh over all four
-        # gates, then a·s + s with s = 1/2 on the sigmoid gates and (1, 0) on the g gate.
-        half = np.full(4 * u, 0.5, dtype=self.dtype)
-        half[2 * u:3 * u] = 1.0
-        shift = np.full(4 * u, 0.5, dtype=self.dtype)
-        shift[2 * u:3 * u] = 0.0
-        A *= half
-        U = self.U.value * half               # halving is exact: the same Z_t/2 as before
+        # σ(z) = (1 + tanh(z/2))/2: the sigmoid rows of M are halved (exact), one tanh per step
+        M = self._get("M", (4 * u, d + 1 + u))
+        np.copyto(M, self._stacked_weights().T)
+        M[:3 * u] *= 0.5
         for t in range(T):
             a = A[t]
-            np.matmul(H[t], U, out=tmp)
-            a += tmp
+            np.matmul(M, S[t], out=a)
             np.tanh(a, out=a)
-            a *= half
-            a += shift
+            sig = a[:3 * u]
+            sig *= 0.5
+            sig += 0.5
             c = C[t + 1]
-            np.multiply(a[:, u:2 * u], C[t], out=c)            # F ⊙ C_{t-1}
-            np.multiply(a[:, :u], a[:, 2 * u:3 * u], out=ig)   # I ⊙ G
+            np.multiply(a[u:2 * u], C[t], out=c)               # F ⊙ C_{t-1}
+            np.multiply(a[:u], a[3 * u:], out=ig)              # I ⊙ G
             c += ig
             np.tanh(c, out=TC[t])
-            np.multiply(a[:, 3 * u:], TC[t], out=H[t + 1])
-        self.Xf, self.A, self.H, self.C, self.TC, self.n, self.T = Xf, A, H, C, TC, n, T
-        return self._output(H[1:])
+            np.multiply(a[2 * u:3 * u], TC[t], out=S[t + 1, d + 1:])  # H_t = O ⊙ tanh(C_t)
+        self.S, self.A, self.TC, self.n, self.T = S, A, TC, n, T
+        self.H = S[:, d + 1:].transpose(0, 2, 1)    # (T + 1, n, u) views: H[t] = H_t, C[t] = C_t
+        self.C = C.transpose(0, 2, 1)
+        return self._output(self.H[1:])
 
     def backward(self, dH):
+        """BPTT, one step at a time in reverse, feature-major as the forward pass.
+
+        Per step: ∂C/∂C_t = ∂C/∂C_{t+1} ⊙ F_{t+1} + ∂C/∂H_t ⊙ O ⊙ (1 - tanh² C_t), the gate
+        gradients times σ' = S(1 - S) or tanh' = 1 - G², then two products with ∂C/∂Z_tᵀ:
+        ∂C/∂[W; B; U] += S_t ∂C/∂Z_t (accumulated step by step while S_t is in cache) and
+        [∂C/∂X_tᵀ; ·; ∂C/∂H_{t-1}ᵀ] = Mᵀ ∂C/∂Z_tᵀ with the unhalved M.
+        """
         n, T, u = self.n, self.T, self.units
-        A, C, TC = self.A, self.C, self.TC
-        dHs, dh = self._start_backward(dH, T, n)
-        # Derivatives of every gate at every step, in bulk: σ' = S(1 - S), tanh' = 1 - G².
-        D = self._get("D", (T, n, 4 * u))
-        np.multiply(A, A, out=D)
-        np.subtract(A, D, out=D)
-        np.subtract(1.0, A[..., 2 * u:3 * u] ** 2, out=D[..., 2 * u:3 * u])
-        # ∂H_t/∂C_t = O ⊙ (1 - tanh² C_t), in bulk
-        OT = self._get("OT", (T, n, u))
-        np.multiply(TC, TC, out=OT)
-        np.subtract(1.0, OT, out=OT)
-        OT *= A[..., 3 * u:]
-        dZ = self._get("dZ", (T, n, 4 * u))
-        dc = self._get("dc", (n, u))
-        tmp = self._get("tmpb", (n, u))
+        S, A, C, TC = self.S, self.A, self.C.transpose(0, 2, 1), self.TC
+        K = S.shape[1]
+        d = K - 1 - u
+        expect = (n, T, u) if self.return_sequences else (n, u)
+        if dH.shape != expect:
+            raise ValueError(f"layer {self.name!r}: backward expected ∂C/∂H of shape {expect}, got {dH.shape}")
+        self.state_grad_norms = np.zeros(T) if self.track_state_grads else None
+        dHs = None
+        dh = self._get("dh", (u, n))
+        if self.return_sequences:
+            dHs = self._get("dHs", (T, u, n))
+            dHs[...] = dH.transpose(1, 2, 0)
+            dh[...] = 0.0
+        else:
+            dh[...] = dH.T
+        MT = self._stacked_weights()
+        dS = self._get("dS", (T, K, n)) if self.needs_input_grad else None
+        G = self._get("G", (4 * u, K))                # ∂C/∂Mᵀ, accumulated over the steps
+        Gt = self._get("Gt", (4 * u, K))
+        dz = self._get("dz", (4 * u, n))
+        D = self._get("D", (4 * u, n))
+        dc = self._get("dc", (u, n))
+        tmp = self._get("tmpb", (u, n))
         dc[...] = 0.0
-        UT = self.U.value.T
         for t in range(T - 1, -1, -1):
             if dHs is not None:
                 dh += dHs[t]
             self._record(t, dh)
-            a, dz = A[t], dZ[t]
-            np.multiply(dh, OT[t], out=tmp)
+            a, tc = A[t], TC[t]
+            np.multiply(tc, tc, out=tmp)
+            np.subtract(1.0, tmp, out=tmp)
+            tmp *= a[2 * u:3 * u]
+            tmp *= dh
             dc += tmp                                          # ∂C/∂C_t
-            np.multiply(dh, TC[t], out=dz[:, 3 * u:])          # ∂C/∂O
-            np.multiply(dc, a[:, 2 * u:3 * u], out=dz[:, :u])  # ∂C/∂I = ∂C/∂C_t ⊙ G
-            np.multiply(dc, C[t], out=dz[:, u:2 * u])          # ∂C/∂F = ∂C/∂C_t ⊙ C_{t-1}
-            np.multiply(dc, a[:, :u], out=dz[:, 2 * u:3 * u])  # ∂C/∂G = ∂C/∂C_t ⊙ I
-            dz *= D[t]                                         # → ∂C/∂Z_t
-            dc *= a[:, u:2 * u]                                # ∂C/∂C_{t-1} through the cell
-            np.matmul(dz, UT, out=dh)                          # ∂C/∂H_{t-1}
-        return self._finish_backward(self.Xf, self.H[:T], dZ, T, n)
+            np.multiply(dc, a[3 * u:], out=dz[:u])             # ∂C/∂I = ∂C/∂C_t ⊙ G
+            np.multiply(dc, C[t], out=dz[u:2 * u])             # ∂C/∂F = ∂C/∂C_t ⊙ C_{t-1}
+            np.multiply(dh, tc, out=dz[2 * u:3 * u])           # ∂C/∂O = ∂C/∂H_t ⊙ tanh C_t
+            np.multiply(dc, a[:u], out=dz[3 * u:])             # ∂C/∂G = ∂C/∂C_t ⊙ I
+            np.multiply(a[:3 * u], a[:3 * u], out=D[:3 * u])
+            np.subtract(a[:3 * u], D[:3 * u], out=D[:3 * u])   # σ' = S - S²
+            np.multiply(a[3 * u:], a[3 * u:], out=D[3 * u:])
+            np.subtract(1.0, D[3 * u:], out=D[3 * u:])         # tanh' = 1 - G²
+            dz *= D                                            # → ∂C/∂Z_tᵀ
+            dc *= a[u:2 * u]                                   # ∂C/∂C_{t-1} through the cell
+            np.matmul(dz, S[t].T, out=G if t == T - 1 else Gt)
+            if t < T - 1:
+                G += Gt
+            if dS is None:
+                np.matmul(MT[d + 1:], dz, out=dh)              # ∂C/∂H_{t-1}ᵀ
+            else:
+                np.matmul(MT, dz, out=dS[t])                   # [∂C/∂X_tᵀ; ·; ∂C/∂H_{t-1}ᵀ]
+                dh = dS[t, d + 1:]
+        order = self._gate_order()
+        self.W.grad[:, order] = G[:, :d].T
+        self.B.grad[order] = G[:, d]
+        self.U.grad[:, order] = G[:, d + 1:].T
+        return None if dS is None else dS[:, :d].transpose(2, 0, 1)
 
     def _infer_step(self, A, state):
         h, c = state
