@@ -87,7 +87,7 @@ def test_train_writes_the_run_folder(run_dir):
         assert (out / f).is_file(), f
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cfg = tomllib.loads((out / "config.toml").read_text())
-    assert cfg["layers"] == [32] and cfg["epochs"] == 2 and cfg["optimizer"] == "adam" and cfg["lr"] == 1e-3
+    assert cfg["layers"] == [32] and cfg["epochs"] == 2 and cfg["optimizer"] == "adam" and cfg["lr"] == 3e-3
     rows = (out / "history.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy") and len(rows) == 3
     hist = json.loads((out / "history.json").read_text())

@@ -3,6 +3,7 @@
 import errno
 import hashlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -294,7 +295,8 @@ def test_the_cli_reports_divergence_in_one_line_and_keeps_a_finite_checkpoint(tm
     nl.datasets.write_idx(str(data / "train-labels-idx1-ubyte.gz"), y[:500])
     r = subprocess.run([sys.executable, "-W", "always", "-m", "neuronlab", "train", "--data", str(data), "--layers",
                         "32", "--activation", "linear", "--optimizer", "sgd", "--lr", "1e3", "--schedule", "constant",
-                        "--epochs", "3", "--no-progress", "--out", str(tmp_path / "run")],
+                        "--epochs", "3", "--batch-size", "128", "--no-progress", "--out",
+                        str(tmp_path / "run")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -303,6 +305,19 @@ def test_the_cli_reports_divergence_in_one_line_and_keeps_a_finite_checkpoint(tm
     assert "Warning" not in r.stdout + r.stderr and "Traceback" not in r.stderr
     model, extra = nl.load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert extra["epoch"] == 0 and all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_a_diverged_model_predicts_and_evaluates_without_runtime_warnings():
+    """Weights that overflow float32 give inf/nan outputs and loss, and no RuntimeWarning on the terminal."""
+    m = nl.Sequential([nl.layers.Dense(4, "linear", input_dim=3), nl.layers.Dense(2, "softmax")], seed=0)
+    m.compile("categorical_crossentropy", "sgd")
+    m.set_weights([np.full((3, 4), 1e30), np.zeros(4), np.full((4, 2), 1e30), np.zeros(2)])
+    X = np.ones((5, 3), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P = m.predict(X)
+        logs = m.evaluate(X, np.zeros(5, int))
+    assert not np.isfinite(P).all() and not math.isfinite(logs["loss"])
 
 
 # -- determinism ------------------------------------------------------------------------------------

@@ -178,10 +178,10 @@ def test_run_training_writes_the_run_folder(tiny_run):
     assert rows[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy,") and len(rows) == 3
     saved = json.load(open(os.path.join(out, "run.json")))
     assert saved["summary"] == {k: v for k, v in summary.items() if k not in ("run_dir", "interrupted")}
-    assert saved["config"] == {**cfg, "lr": 1e-3}  # the learning rate actually used is recorded
+    assert saved["config"] == {**cfg, "lr": runs.RECIPE_LR["adam"]}  # the learning rate actually used is recorded
     assert summary["interrupted"] is False and summary["run_dir"] == out and summary["epochs"] == 2
     assert summary["n_train"] == 90 and summary["n_test"] == 30 and 0 <= summary["test_accuracy"] <= 1
-    assert resolve_config({}, os.path.join(out, "config.toml")) == {**cfg, "lr": 1e-3, "out": None}
+    assert resolve_config({}, os.path.join(out, "config.toml")) == {**cfg, "lr": runs.RECIPE_LR["adam"], "out": None}
     assert lines[0].startswith("neuronlab ") and "MLP 8-8-3" in lines[0] and "2 epochs" in lines[0]
     assert any(line.startswith("Epoch 2/2") for line in lines)
     assert f"Test accuracy: {100 * summary['test_accuracy']:.2f}%" in "\n".join(lines)
@@ -255,3 +255,12 @@ def test_input_reader_errors(tiny_run, tmp_path):
         runs.eval_data(None, {}, model)
     with pytest.raises(Exception, match="no such file"):
         runs.load_model_file(str(tmp_path / "none.safetensors"))
+
+
+def test_recipe_lr_applies_only_when_lr_is_not_given():
+    """``train``'s η: the recipe's for Adam, the given --lr over it, the optimizer's own default otherwise."""
+    base = {**DEFAULTS, "data": "x.csv"}
+    assert runs.make_optimizer({**base, "optimizer": "adam"}).lr == runs.RECIPE_LR["adam"] == 3e-3
+    assert runs.make_optimizer({**base, "optimizer": "adam", "lr": 0.01}).lr == 0.01
+    assert runs.make_optimizer({**base, "optimizer": "sgd"}).lr == runs.make_optimizer({**base, "optimizer": "sgd",
+                                                                                           "lr": 0.01}).lr == 0.01

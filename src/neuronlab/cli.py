@@ -114,12 +114,12 @@ if click is not None:
     @click.option("--dropout", type=float, help="Dropout ratio after each hidden layer [0.2].")
     @click.option("--optimizer", type=click.Choice(_optimizers.names(), case_sensitive=False),
                   help="Optimizer [adam].")
-    @click.option("--lr", type=float, help="Learning rate η [the optimizer's default; Adam 1e-3].")
+    @click.option("--lr", type=float, help="Learning rate η [Adam 3e-3; others: the optimizer's default].")
     @click.option("--momentum", type=float, help="Momentum μ (sgd, rmsprop).")
     @click.option("--schedule", type=click.Choice(SCHEDULES), help="Learning rate over the run: cosine decay "
                                                                    "from --lr to 0, or constant [cosine].")
     @click.option("--epochs", type=int, help=f"Passes over the training data [{DEFAULTS['epochs']}].")
-    @click.option("--batch-size", type=int, help="Samples per batch K [128].")
+    @click.option("--batch-size", type=int, help="Samples per batch K [256].")
     @click.option("--seed", type=int, help="Seed of the model's random generator [0].")
     @click.option("--val-split", type=float, help="Share of training data held out for validation [0: validate on "
                                                   "the test set].")
@@ -131,7 +131,8 @@ if click is not None:
     def train(config_path, out, resume, no_progress, **options):
         """Train a model and save it with its history, curves and configuration.
 
-        With no options: MLP 784-512-256-10 (ReLU, dropout 0.2) on MNIST, Adam, batch 128.
+        With no options: MLP 784-512-256-10 (ReLU, dropout 0.2) on MNIST, Adam 3e-3 with cosine decay,
+        batch 256, 5 epochs.
         """
         cfg, out_dir = runs.plan_run(options, config_path, out=out, resume=resume)
         summary = runs.run_training(cfg, out_dir, resume=bool(resume), echo=click.echo,

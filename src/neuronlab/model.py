@@ -676,8 +676,9 @@ class Sequential:
         for b, (Xb, Yb, wb) in enumerate(batches):
             if cbs is not None:
                 cbs.on_test_batch_begin(b, {"size": len(Xb)})
-            out = self._inference(Xb)
-            loss = self._criterion.value(out, Yb, wb)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverged model: loss inf/nan
+                out = self._inference(Xb)
+                loss = self._criterion.value(out, Yb, wb)
             if metrics:
                 self._update_metrics(metrics, out, Yb)
             loss_sum += loss * len(Xb)
@@ -722,7 +723,9 @@ class Sequential:
         self._ensure_built(X.shape[1:])
         self.layers[0].check_input(X)
         K = _chunk_size(batch_size, len(X), "predict")
-        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X))), inference=True):
+        # a diverged model predicts inf/nan without a RuntimeWarning on the user's terminal
+        with _threads.blas_threads(lambda: _threads.batch_macs(self, min(K, len(X))), inference=True), \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if not callbacks and len(X) <= K:  # the common call: one chunk, no hooks
                 P = self._predictions(self._inference(X), copy=False)
                 return P.copy() if np.may_share_memory(P, X) else P  # never a view of the caller's X
