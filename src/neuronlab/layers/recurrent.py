@@ -524,72 +524,126 @@ class GRU(Recurrent):
     def params(self):
         return [self.W, self.U, self.B, self.Bhn]
 
+    # Training runs feature-major as the LSTM's: per-step arrays are (features, n) and
+    # S[t] = [X_tᵀ; 1; H_{t-1}ᵀ] (d + 1 + u, n). The input part [W; B]ᵀ [X_tᵀ; 1] of every
+    # step is one batched product before the loop (R's and Z's rows halved for σ via tanh);
+    # per step, [0 U_r; 0 U_z; Bhn U_n]ᵀ [1; H_{t-1}ᵀ] gives both recurrent parts and U_n H + Bhn.
+
     def forward(self, X, training=False):
-        Xf = self._prepare(X)
-        n, T = X.shape[0], X.shape[1]
+        X = np.asarray(X)
+        self.check_input(X)
+        n, T, d = X.shape
         u = self.units
-        A = self._get("A", (T, n, 3 * u))     # input part, then the gate values (R, Z, N)
-        HU = self._get("HU", (T, n, 3 * u))   # H_{t-1} U (+ Bhn on the n block)
-        H = self._get("H", (T + 1, n, u))
-        rn = self._get("rn", (n, u))
-        H[0] = 0.0
-        np.matmul(Xf, self.W.value, out=A.reshape(T * n, 3 * u))
-        A += self.B.value
-        U, Bhn = self.U.value, self.Bhn.value
+        S = self._get("S", (T + 1, d + 1 + u, n))   # S[t] = [X_tᵀ; 1; H_{t-1}ᵀ]; S[T] holds H_Tᵀ
+        A = self._get("A", (T, 3 * u, n))           # input parts, then the gate values (R, Z, N)
+        HU = self._get("HU", (T, 3 * u, n))         # recurrent parts; rows 2u: = U_n H_{t-1} + Bhn
+        HN = self._get("HN", (T, u, n))             # H_{t-1} - N_t
+        rn = self._get("rn", (u, n))
+        S[:T, :d] = X.transpose(1, 2, 0)
+        S[:T, d] = 1.0
+        S[0, d + 1:] = 0.0
+        Mx = self._get("Mx", (3 * u, d + 1))
+        Mx[:, :d] = self.W.value.T
+        Mx[:, d] = self.B.value
+        Mh = self._get("Mh", (3 * u, 1 + u))
+        Mh[:2 * u, 0] = 0.0
+        Mh[2 * u:, 0] = self.Bhn.value
+        Mh[:, 1:] = self.U.value.T
+        Mx[:2 * u] *= 0.5                            # σ(z) = (1 + tanh(z/2))/2, halving is exact
+        Mh[:2 * u] *= 0.5
+        np.matmul(Mx, S[:T, :d + 1], out=A)
         for t in range(T):
             a, hu = A[t], HU[t]
-            np.matmul(H[t], U, out=hu)
-            hu[:, 2 * u:] += Bhn
-            a[:, :2 * u] += hu[:, :2 * u]
-            _sigmoid_via_tanh(a[:, :2 * u])
-            np.multiply(a[:, :u], hu[:, 2 * u:], out=rn)
-            N = a[:, 2 * u:]
+            np.matmul(Mh, S[t, d:], out=hu)
+            rz = a[:2 * u]
+            rz += hu[:2 * u]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            np.multiply(a[:u], hu[2 * u:], out=rn)             # R ⊙ (U_n H_{t-1} + Bhn)
+            N = a[2 * u:]
             N += rn
             np.tanh(N, out=N)
-            h = H[t + 1]
-            np.subtract(H[t], N, out=h)         # H_t = N + Z ⊙ (H_{t-1} - N)
-            h *= a[:, u:2 * u]
+            h = S[t + 1, d + 1:]
+            np.subtract(S[t, d + 1:], N, out=HN[t])
+            np.multiply(a[u:2 * u], HN[t], out=h)              # H_t = N + Z ⊙ (H_{t-1} - N)
             h += N
-        self.Xf, self.A, self.HU, self.H, self.n, self.T = Xf, A, HU, H, n, T
-        return self._output(H[1:])
+        self.S, self.A, self.HU, self.HN, self.n, self.T = S, A, HU, HN, n, T
+        self.H = S[:, d + 1:].transpose(0, 2, 1)     # (T + 1, n, u) view: H[t] = H_t
+        return self._output(self.H[1:])
 
     def backward(self, dH):
+        """BPTT in reverse, feature-major. With ∂C/∂H_t (the gradient arriving at step t)::
+
+            ∂C/∂N = ∂C/∂H_t ⊙ (1 - Z)          ∂C/∂Z = ∂C/∂H_t ⊙ (H_{t-1} - N)
+            δn = ∂C/∂N ⊙ (1 - N²)              δz = ∂C/∂Z ⊙ Z(1 - Z)
+            δr = δn ⊙ (U_n H_{t-1} + Bhn) ⊙ R(1 - R)
+            ∂C/∂H_{t-1} = ∂C/∂H_t ⊙ Z + U [δr; δz; δn ⊙ R]
+
+        Rows (δn, δr, δz, δn ⊙ R) times S_tᵀ, summed over the steps, hold every parameter's
+        gradient: W and B from the first three against [X_t; 1], Bhn from the last against
+        the 1 row, U from the last three against H_{t-1}.
+        """
         n, T, u = self.n, self.T, self.units
-        A, HU, H = self.A, self.HU, self.H
-        dHs, dh = self._start_backward(dH, T, n)
-        D = self._get("D", (T, n, 3 * u))       # σ' on r, z; tanh' on n
-        np.multiply(A, A, out=D)
-        np.subtract(A, D, out=D)
-        np.subtract(1.0, A[..., 2 * u:] ** 2, out=D[..., 2 * u:])
-        dZx = self._get("dZ", (T, n, 3 * u))    # ∂C/∂(X_t W + B)
-        dZh = self._get("dZh", (T, n, 3 * u))   # ∂C/∂(H_{t-1} U + [0, 0, Bhn])
-        UT = self.U.value.T
+        S, A, HU, HN = self.S, self.A, self.HU, self.HN
+        K = S.shape[1]
+        d = K - 1 - u
+        expect = (n, T, u) if self.return_sequences else (n, u)
+        if dH.shape != expect:
+            raise ValueError(f"layer {self.name!r}: backward expected ∂C/∂H of shape {expect}, got {dH.shape}")
+        self.state_grad_norms = np.zeros(T) if self.track_state_grads else None
+        dHs = None
+        dh = self._get("dh", (u, n))
+        if self.return_sequences:
+            dHs = self._get("dHs", (T, u, n))
+            dHs[...] = dH.transpose(1, 2, 0)
+            dh[...] = 0.0
+        else:
+            dh[...] = dH.T
+        U = self.U.value
+        Wp = None
+        if self.needs_input_grad:                    # W's columns in dz's row order (n, r, z)
+            Wp = self._get("Wp", (d, 3 * u))
+            Wp[:, :u] = self.W.value[:, 2 * u:]
+            Wp[:, u:] = self.W.value[:, :2 * u]
+            dXT = self._get("dXT", (T, d, n))
+        dz = self._get("dz", (4 * u, n))             # rows δn, δr, δz, δn ⊙ R
+        D = self._get("D", (2 * u, n))
+        G = self._get("G", (4 * u, K))
+        Gt = self._get("Gt", (4 * u, K))
+        hz = self._get("hz", (u, n))
+        tn = self._get("tn", (u, n))
         for t in range(T - 1, -1, -1):
             if dHs is not None:
                 dh += dHs[t]
             self._record(t, dh)
-            a, dx, dhu = A[t], dZx[t], dZh[t]
-            np.subtract(H[t], a[:, 2 * u:], out=dx[:, u:2 * u])
-            dx[:, u:2 * u] *= dh                                 # ∂C/∂Z = ∂C/∂H_t ⊙ (H_{t-1} - N)
-            np.subtract(dh, dh * a[:, u:2 * u], out=dx[:, 2 * u:])  # ∂C/∂N = ∂C/∂H_t ⊙ (1 - Z)
-            dx[:, u:] *= D[t][:, u:]                             # → pre-activations of z and n
-            np.multiply(dx[:, 2 * u:], HU[t][:, 2 * u:], out=dx[:, :u])
-            dx[:, :u] *= D[t][:, :u]                             # ∂C/∂(r pre-activation)
-            dhu[:, :2 * u] = dx[:, :2 * u]
-            np.multiply(dx[:, 2 * u:], a[:, :u], out=dhu[:, 2 * u:])
-            dh *= a[:, u:2 * u]                                  # direct path Z ⊙ ∂C/∂H_t
-            dh += dhu @ UT
-        dZxf = dZx.reshape(T * n, 3 * u)
-        dZhf = dZh.reshape(T * n, 3 * u)
-        np.matmul(self.Xf.T, dZxf, out=self.W.grad)
-        np.matmul(H[:T].reshape(T * n, u).T, dZhf, out=self.U.grad)
-        np.sum(dZxf, axis=0, out=self.B.grad)
-        np.sum(dZhf[:, 2 * u:], axis=0, out=self.Bhn.grad)
-        if not self.needs_input_grad:
-            return None
-        dX = self._get("dX", (T, n, self.Xf.shape[1]))
-        np.matmul(dZxf, self.W.value.T, out=dX.reshape(T * n, -1))
-        return dX.transpose(1, 0, 2)
+            a = A[t]
+            R, Z, N = a[:u], a[u:2 * u], a[2 * u:]
+            np.multiply(a[:2 * u], a[:2 * u], out=D)
+            np.subtract(a[:2 * u], D, out=D)                   # σ' of R and Z
+            np.multiply(dh, HN[t], out=dz[2 * u:3 * u])        # ∂C/∂Z
+            np.multiply(dh, Z, out=hz)                         # the direct path ∂C/∂H_t ⊙ Z
+            np.subtract(dh, hz, out=dz[:u])                    # ∂C/∂N
+            np.multiply(N, N, out=tn)
+            np.subtract(1.0, tn, out=tn)
+            dz[:u] *= tn                                       # δn
+            np.multiply(dz[:u], R, out=dz[3 * u:])             # δn ⊙ R
+            np.multiply(dz[:u], HU[t, 2 * u:], out=dz[u:2 * u])  # ∂C/∂R
+            dz[u:3 * u] *= D                                   # δr, δz
+            np.matmul(dz, S[t].T, out=G if t == T - 1 else Gt)
+            if t < T - 1:
+                G += Gt
+            if Wp is not None:
+                np.matmul(Wp, dz[:3 * u], out=dXT[t])
+            np.matmul(U, dz[u:], out=dh)
+            dh += hz                                           # ∂C/∂H_{t-1}
+        self.W.grad[:, 2 * u:] = G[:u, :d].T
+        self.W.grad[:, :2 * u] = G[u:3 * u, :d].T
+        self.B.grad[2 * u:] = G[:u, d]
+        self.B.grad[:2 * u] = G[u:3 * u, d]
+        self.Bhn.grad[...] = G[3 * u:, d]
+        self.U.grad[...] = G[u:, d + 1:].T
+        return None if Wp is None else dXT.transpose(2, 0, 1)
 
     def _infer_step(self, A, state):
         h = state[0]
