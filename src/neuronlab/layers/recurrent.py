@@ -353,15 +353,16 @@ class LSTM(Recurrent):
     # is one contiguous (u, n) slab and every element-wise call runs on contiguous memory.
     # The stacked input S_t = [X_tᵀ; 1; H_{t-1}ᵀ] (d + 1 + u, n) meets the fused matrix
     # M = [Wᵀ | B | Uᵀ] (4u, d + 1 + u) in one product per step: Z_tᵀ = M S_t. Internally
-    # the gate rows are ordered (i, f, o, g), so the three sigmoid gates are one slab.
+    # the gate rows are ordered (o, i, f, g) and followed by C_{t-1}: the three sigmoid gates
+    # are one slab, and (I, F) ⊙ (G, C_{t-1}) is one call in each direction.
 
     def _gate_order(self) -> np.ndarray:
-        """Parameter column of each internal gate row: (i, f, o, g) from PyTorch's (i, f, g, o)."""
+        """Parameter column of each internal gate row: (o, i, f, g) from PyTorch's (i, f, g, o)."""
         u = self.units
-        return np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+        return np.r_[3 * u:4 * u, 0:3 * u]
 
     def _stacked_weights(self) -> np.ndarray:
-        """Mᵀ = [W; B; U] (d + 1 + u, 4u), gate columns in the internal order (i, f, o, g)."""
+        """Mᵀ = [W; B; U] (d + 1 + u, 4u), gate columns in the internal order (o, i, f, g)."""
         W, order = self.W.value, self._gate_order()
         d = W.shape[0]
         MT = self._get("MT", (d + 1 + self.units, 4 * self.units))
@@ -376,46 +377,45 @@ class LSTM(Recurrent):
         n, T, d = X.shape
         u = self.units
         S = self._get("S", (T + 1, d + 1 + u, n))   # S[t] = [X_tᵀ; 1; H_{t-1}ᵀ]; S[T] holds H_Tᵀ
-        A = self._get("A", (T, 4 * u, n))           # Z_tᵀ, then the gate values (I, F, O, G)
-        C = self._get("C", (T + 1, u, n))
+        A = self._get("A", (T + 1, 5 * u, n))       # Z_tᵀ → gate values (O, I, F, G), then C_{t-1}
         TC = self._get("TC", (T, u, n))             # tanh(C_t)
-        ig = self._get("ig", (u, n))
+        ic = self._get("ic", (2 * u, n))
         S[:T, :d] = X.transpose(1, 2, 0)
         S[:T, d] = 1.0
         S[0, d + 1:] = 0.0
-        C[0] = 0.0
+        A[0, 4 * u:] = 0.0
         # σ(z) = (1 + tanh(z/2))/2: the sigmoid rows of M are halved (exact), one tanh per step
         M = self._get("M", (4 * u, d + 1 + u))
         np.copyto(M, self._stacked_weights().T)
         M[:3 * u] *= 0.5
         for t in range(T):
             a = A[t]
-            np.matmul(M, S[t], out=a)
-            np.tanh(a, out=a)
+            z = a[:4 * u]
+            np.matmul(M, S[t], out=z)
+            np.tanh(z, out=z)
             sig = a[:3 * u]
             sig *= 0.5
             sig += 0.5
-            c = C[t + 1]
-            np.multiply(a[u:2 * u], C[t], out=c)               # F ⊙ C_{t-1}
-            np.multiply(a[:u], a[3 * u:], out=ig)              # I ⊙ G
-            c += ig
+            np.multiply(a[u:3 * u], a[3 * u:], out=ic)          # I ⊙ G, F ⊙ C_{t-1}
+            c = A[t + 1, 4 * u:]
+            np.add(ic[:u], ic[u:], out=c)                       # C_t
             np.tanh(c, out=TC[t])
-            np.multiply(a[2 * u:3 * u], TC[t], out=S[t + 1, d + 1:])  # H_t = O ⊙ tanh(C_t)
+            np.multiply(a[:u], TC[t], out=S[t + 1, d + 1:])     # H_t = O ⊙ tanh(C_t)
         self.S, self.A, self.TC, self.n, self.T = S, A, TC, n, T
         self.H = S[:, d + 1:].transpose(0, 2, 1)    # (T + 1, n, u) views: H[t] = H_t, C[t] = C_t
-        self.C = C.transpose(0, 2, 1)
+        self.C = A[:, 4 * u:].transpose(0, 2, 1)
         return self._output(self.H[1:])
 
     def backward(self, dH):
         """BPTT, one step at a time in reverse, feature-major as the forward pass.
 
-        Per step: ∂C/∂C_t = ∂C/∂C_{t+1} ⊙ F_{t+1} + ∂C/∂H_t ⊙ O ⊙ (1 - tanh² C_t), the gate
-        gradients times σ' = S(1 - S) or tanh' = 1 - G², then two products with ∂C/∂Z_tᵀ:
-        ∂C/∂[W; B; U] += S_t ∂C/∂Z_t (accumulated step by step while S_t is in cache) and
-        [∂C/∂X_tᵀ; ·; ∂C/∂H_{t-1}ᵀ] = Mᵀ ∂C/∂Z_tᵀ with the unhalved M.
+        Per step: ∂C/∂C_t = ∂C/∂C_{t+1} ⊙ F_{t+1} + ∂C/∂H_t ⊙ (O - H_t ⊙ tanh C_t) (that is
+        O ⊙ tanh'(C_t)), the gate gradients times σ' = S - S² or tanh' = 1 - G², then two
+        products with ∂C/∂Z_tᵀ: ∂C/∂[W; B; U] += ∂C/∂Z_tᵀ S_tᵀ (accumulated step by step while
+        S_t is in cache) and [∂C/∂X_tᵀ; ·; ∂C/∂H_{t-1}ᵀ] = Mᵀ ∂C/∂Z_tᵀ with the unhalved M.
         """
         n, T, u = self.n, self.T, self.units
-        S, A, C, TC = self.S, self.A, self.C.transpose(0, 2, 1), self.TC
+        S, A, TC = self.S, self.A, self.TC
         K = S.shape[1]
         d = K - 1 - u
         expect = (n, T, u) if self.return_sequences else (n, u)
@@ -439,26 +439,25 @@ class LSTM(Recurrent):
         dc = self._get("dc", (u, n))
         tmp = self._get("tmpb", (u, n))
         dc[...] = 0.0
+        dIF = dz[u:3 * u].reshape(2, u, n)
         for t in range(T - 1, -1, -1):
             if dHs is not None:
                 dh += dHs[t]
             self._record(t, dh)
             a, tc = A[t], TC[t]
-            np.multiply(tc, tc, out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
-            tmp *= a[2 * u:3 * u]
+            np.multiply(S[t + 1, d + 1:], tc, out=tmp)
+            np.subtract(a[:u], tmp, out=tmp)                   # O ⊙ (1 - tanh² C_t)
             tmp *= dh
             dc += tmp                                          # ∂C/∂C_t
-            np.multiply(dc, a[3 * u:], out=dz[:u])             # ∂C/∂I = ∂C/∂C_t ⊙ G
-            np.multiply(dc, C[t], out=dz[u:2 * u])             # ∂C/∂F = ∂C/∂C_t ⊙ C_{t-1}
-            np.multiply(dh, tc, out=dz[2 * u:3 * u])           # ∂C/∂O = ∂C/∂H_t ⊙ tanh C_t
-            np.multiply(dc, a[:u], out=dz[3 * u:])             # ∂C/∂G = ∂C/∂C_t ⊙ I
+            np.multiply(dh, tc, out=dz[:u])                    # ∂C/∂O = ∂C/∂H_t ⊙ tanh C_t
+            np.multiply(a[3 * u:].reshape(2, u, n), dc, out=dIF)  # ∂C/∂I, ∂C/∂F = ∂C/∂C_t ⊙ (G, C_{t-1})
+            np.multiply(dc, a[u:2 * u], out=dz[3 * u:])        # ∂C/∂G = ∂C/∂C_t ⊙ I
             np.multiply(a[:3 * u], a[:3 * u], out=D[:3 * u])
             np.subtract(a[:3 * u], D[:3 * u], out=D[:3 * u])   # σ' = S - S²
-            np.multiply(a[3 * u:], a[3 * u:], out=D[3 * u:])
+            np.multiply(a[3 * u:4 * u], a[3 * u:4 * u], out=D[3 * u:])
             np.subtract(1.0, D[3 * u:], out=D[3 * u:])         # tanh' = 1 - G²
             dz *= D                                            # → ∂C/∂Z_tᵀ
-            dc *= a[u:2 * u]                                   # ∂C/∂C_{t-1} through the cell
+            dc *= a[2 * u:3 * u]                               # ∂C/∂C_{t-1} through the cell
             np.matmul(dz, S[t].T, out=G if t == T - 1 else Gt)
             if t < T - 1:
                 G += Gt
