@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from neuronlab import sklearn as nls
+from neuronlab import threads
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -206,6 +207,21 @@ def test_lbfgs_dtypes_as_sklearn(monkeypatch, dtype):
         fitted[lib].fit(X, y)
         assert set(seen[lib]) == {(np.dtype(np.float64), np.dtype(np.float64))}, lib
     assert ours.loss_ == pytest.approx(theirs.loss_, abs=1e-5)
+
+
+def test_lbfgs_chooses_blas_threads_once_for_the_whole_fit(monkeypatch):
+    # one choice of the thread policy per fit, for the full-batch products (n × the largest W)
+    _, X, y = _data("multiclass")
+    choices, real = [], threads.blas_threads
+
+    def spy(macs, inference=False):
+        choices.append((macs() if callable(macs) else macs, inference))
+        return real(macs, inference)
+
+    monkeypatch.setattr(threads, "blas_threads", spy)
+    clf = nls.MLPClassifier(**dict(BASE, solver="lbfgs", max_iter=6)).fit(X, y)
+    assert clf.n_iter_ == 6
+    assert choices == [(len(X) * max(w.size for w in clf.coefs_), False)]
 
 
 def test_lbfgs_warns_at_max_iter_and_has_no_partial_fit():

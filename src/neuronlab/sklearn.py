@@ -112,7 +112,9 @@ class _SklearnScaled:
 
     def gradient(self, out, Y, w=None):
         G = super().gradient(out, Y, w)
-        G *= self._factors(out, w)[1]
+        factor = self._factors(out, w)[1]
+        if factor != 1.0:
+            G *= factor
         return G
 
     def value_and_gradient(self, out, Y, w=None):
@@ -147,8 +149,9 @@ class _LogLoss(_SklearnScaled, CategoricalCrossEntropy):
         pending, self._pending = self._pending, None
         if pending is None or pending[0] is not out or pending[1] is not Y or pending[2] is not w:
             return super().gradient(out, Y, w)
-        G = pending[3]
-        G *= self._factors(out, w)[1]
+        G, factor = pending[3], self._factors(out, w)[1]
+        if factor != 1.0:
+            G *= factor
         return G
 
     def __getstate__(self):
