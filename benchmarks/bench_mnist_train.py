@@ -75,32 +75,42 @@ def torch_worker(epochs: int | None, seed: int, threads: int, stop_at_target: bo
     return {"epoch_times": times, "val_accuracy": accs, "wall": time.perf_counter() - t_start}
 
 
+def run_child(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[str, float, float]:
+    """Run ``cmd``; its stdout, wall seconds and peak RSS in MB (``os.wait4``'s rusage of that child)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode:
+            raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}):\n{err.read()[-2000:]}")
+        return out.read(), wall, usage.ru_maxrss / 1024
+
+
 def run_neuronlab(seed: int, threads: int, epochs: int | None) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "neuronlab", "train", "--seed", str(seed), "--out", os.path.join(tmp, "run"),
                "--no-progress"] + (["--epochs", str(epochs)] if epochs else [])
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=tmp)
-        wall = time.perf_counter() - t0
+        _, wall, peak = run_child(cmd, env, cwd=tmp)
         with open(os.path.join(tmp, "run", "run.json")) as f:
             summary = json.load(f)["summary"]
         with open(os.path.join(tmp, "run", "history.json")) as f:
             hist = json.load(f)
     return {"epoch_times": summary["epoch_times_s"], "val_accuracy": hist["val_accuracy"], "wall": wall,
-            "test_accuracy": summary["test_accuracy"]}
+            "test_accuracy": summary["test_accuracy"], "peak_mb": peak}
 
 
 def run_torch(seed: int, threads: int, epochs: int | None, stop: bool) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--torch-worker", "--seed", str(seed), "--threads", str(threads)]
-                         + (["--epochs", str(epochs)] if epochs else []) + (["--stop-at-target"] if stop else []),
-                         check=True, capture_output=True, text=True, env=env)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["wall"] = time.perf_counter() - t0
-    return res
+    stdout, wall, peak = run_child([sys.executable, __file__, "--torch-worker", "--seed", str(seed), "--threads",
+                                    str(threads)] + (["--epochs", str(epochs)] if epochs else [])
+                                   + (["--stop-at-target"] if stop else []), env)
+    return {**json.loads(stdout.strip().splitlines()[-1]), "wall": wall, "peak_mb": peak}
 
 
 def time_to_target(r: dict):
@@ -144,10 +154,12 @@ def main():
     for name, (t, e, r) in best.items():
         reach = f"reaches 98% after epoch {e} in {t:.1f} s of training" if e else "does not reach 98%"
         extra = f", final test accuracy {100 * r['test_accuracy']:.2f}%" if "test_accuracy" in r else ""
-        print(f"{name:9s}: {reach}; end-to-end wall {r['wall']:.1f} s for {len(r['epoch_times'])} epochs{extra}")
+        print(f"{name:9s}: {reach}; end-to-end wall {r['wall']:.1f} s for {len(r['epoch_times'])} epochs{extra}; "
+              f"peak RSS {r['peak_mb']:.0f} MB")
     tn, tt = best["neuronlab"][0], best["torch"][0]
     if tn != float("inf") and tt != float("inf"):
         print(f"time to 98%: neuronlab / PyTorch = {tn / tt:.2f}  (< 1: neuronlab is faster)")
+    print(f"peak RSS: neuronlab / PyTorch = {best['neuronlab'][2]['peak_mb'] / best['torch'][2]['peak_mb']:.2f}")
 
 
 if __name__ == "__main__":
