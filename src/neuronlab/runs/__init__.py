@@ -20,6 +20,7 @@ from .config import (
     RUN_FILES,
     SCHEDULES,
     UsageError,
+    build_model,
     make_optimizer,
     new_run_dir,
     parse_layers,
@@ -45,8 +46,8 @@ from .reports import (
 from .training import run_training, write_history
 
 __all__ = [
-    "DEFAULTS", "RECIPE_LR", "RUN_FILES", "SCHEDULES", "UsageError", "make_optimizer", "new_run_dir", "parse_layers",
-    "plan_run", "read_toml", "resolve_config", "write_toml",
+    "DEFAULTS", "RECIPE_LR", "RUN_FILES", "SCHEDULES", "UsageError", "build_model", "make_optimizer", "new_run_dir",
+    "parse_layers", "plan_run", "read_toml", "resolve_config", "write_toml",
     "class_names", "eval_data", "load_model_file", "read_image", "read_inputs", "scaler_of", "shape_for",
     "Evaluation", "Prediction", "classification_report", "confusion_matrix_text", "evaluate_model",
     "evaluation_lines", "info_lines", "predict_files", "prediction_lines", "probabilities", "save_confusion_matrix",

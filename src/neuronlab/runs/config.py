@@ -15,7 +15,7 @@ from ..validation import Boolean, Instance, Integer, NoneOr, Options, Real, chec
 from .common import RUN_FILES, UsageError
 
 __all__ = ["DEFAULTS", "SCHEDULES", "RECIPE_LR", "RUN_FILES", "UsageError", "parse_layers", "read_toml",
-           "resolve_config", "write_toml", "make_optimizer", "new_run_dir", "plan_run"]
+           "resolve_config", "write_toml", "make_optimizer", "build_model", "new_run_dir", "plan_run"]
 
 DEFAULTS = {
     "data": "mnist",
@@ -219,6 +219,18 @@ def make_optimizer(cfg):
         return optimizers.get(cfg["optimizer"], **kwargs)
     except TypeError:
         raise UsageError(f"--momentum does not apply to optimizer {cfg['optimizer']!r}") from None
+
+
+def build_model(cfg, sample_shape, n_classes: int):
+    """The compiled model ``train`` (and each ``tune`` trial) trains for ``cfg``: the zoo builder of
+    ``cfg["model"]`` with its options, categorical cross-entropy, :func:`make_optimizer`, accuracy."""
+    from .. import zoo
+
+    model = zoo.get(cfg["model"]).builder(tuple(sample_shape), n_classes, layers=cfg["layers"],
+                                          activation=cfg["activation"], init=cfg["init"], dropout=cfg["dropout"],
+                                          seed=cfg["seed"])
+    model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(cfg), metrics=["accuracy"])
+    return model
 
 
 def new_run_dir(root="runs") -> str:

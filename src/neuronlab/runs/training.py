@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from .config import UsageError, make_optimizer, write_toml
+from .config import UsageError, build_model, write_toml
 from .inputs import shape_for
 
 __all__ = ["run_training", "write_history"]
@@ -132,16 +132,10 @@ def _load_checkpoint(run: _Run) -> None:
 
 
 def _build_model(run: _Run) -> None:
-    from .. import zoo
-
     cfg, data = run.cfg, run.data
     if cfg["model"] == "mlp":
         check_mlp_memory(int(np.prod(data.sample_shape)), cfg["layers"], len(data.classes), cfg["batch_size"])
-    model = zoo.get(cfg["model"]).builder(data.sample_shape, len(data.classes), layers=cfg["layers"],
-                                          activation=cfg["activation"], init=cfg["init"],
-                                          dropout=cfg["dropout"], seed=cfg["seed"])
-    model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(cfg), metrics=["accuracy"])
-    run.model = model
+    run.model = model = build_model(cfg, data.sample_shape, len(data.classes))
     run.cfg = {**cfg, "lr": model.optimizer.lr}  # record the learning rate actually used
 
 

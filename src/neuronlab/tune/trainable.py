@@ -49,15 +49,10 @@ def prepare_data(fixed: dict, echo=None) -> tuple[dict, tuple]:
 
 
 def build_model(cfg: dict, info: dict):
-    """The compiled model of ``neuronlab train`` for ``cfg`` (zoo builder, optimizer, loss, accuracy)."""
-    from .. import zoo
-    from ..runs.config import make_optimizer
+    """The compiled model of ``neuronlab train`` for ``cfg`` (:func:`neuronlab.runs.build_model`)."""
+    from ..runs import build_model as train_model
 
-    model = zoo.get(cfg["model"]).builder(tuple(info["sample_shape"]), len(info["classes"]), layers=cfg["layers"],
-                                          activation=cfg["activation"], init=cfg["init"], dropout=cfg["dropout"],
-                                          seed=cfg["seed"])
-    model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(cfg), metrics=["accuracy"])
-    return model
+    return train_model(cfg, info["sample_shape"], len(info["classes"]))
 
 
 def _blas_threads() -> int:
