@@ -16,8 +16,12 @@ PyTorch's weights map directly::
 Gate order: SimpleRNN one block; LSTM (i, f, g, o); GRU (r, z, n).
 
 Backward runs the steps in reverse (a Python loop over time is inherent; every step is
-vectorised over the batch). The gradients of W, U and B are then one matrix product each
-over all n·T rows at once: ∂C/∂W = Σ_t X_tᵀ ∂C/∂Z_t, ∂C/∂U = Σ_t H_{t-1}ᵀ ∂C/∂Z_t.
+vectorised over the batch), with ∂C/∂W = Σ_t X_tᵀ ∂C/∂Z_t and ∂C/∂U = Σ_t H_{t-1}ᵀ ∂C/∂Z_t.
+SimpleRNN forms them after the loop, one product over all n·T rows. LSTM and GRU train
+feature-major (every per-step array is (features, n), so the gate blocks are contiguous)
+and stack [X_t, 1, H_{t-1}] so that one product per step serves X_t W, B and H_{t-1} U
+forward, and one per step adds that step's share of ∂C/∂[W; B; U] while its data are in
+cache; the parameters keep PyTorch's layout, only the working buffers are reordered.
 
 Set ``layer.track_state_grads = True`` to record ‖∂C/∂H_t‖ for every step of the last
 backward pass in ``layer.state_grad_norms`` (shape (T,)): the gradient through time, which
@@ -356,20 +360,27 @@ class LSTM(Recurrent):
     # the gate rows are ordered (o, i, f, g) and followed by C_{t-1}: the three sigmoid gates
     # are one slab, and (I, F) ⊙ (G, C_{t-1}) is one call in each direction.
 
-    def _gate_order(self) -> np.ndarray:
-        """Parameter column of each internal gate row: (o, i, f, g) from PyTorch's (i, f, g, o)."""
-        u = self.units
-        return np.r_[3 * u:4 * u, 0:3 * u]
+    def _stacked_weights(self, key: str) -> np.ndarray:
+        """Mᵀ = [W; B; U] (d + 1 + u, 4u) in buffer ``key``, gate columns in the internal order (o, i, f, g).
 
-    def _stacked_weights(self) -> np.ndarray:
-        """Mᵀ = [W; B; U] (d + 1 + u, 4u), gate columns in the internal order (o, i, f, g)."""
-        W, order = self.W.value, self._gate_order()
+        PyTorch's order (i, f, g, o) becomes (o, i, f, g) by two block copies per matrix.
+        """
+        W, B, U, u = self.W.value, self.B.value, self.U.value, self.units
         d = W.shape[0]
-        MT = self._get("MT", (d + 1 + self.units, 4 * self.units))
-        np.take(W, order, axis=1, out=MT[:d])
-        np.take(self.B.value, order, out=MT[d])
-        np.take(self.U.value, order, axis=1, out=MT[d + 1:])
+        MT = self._get(key, (d + 1 + u, 4 * u))
+        for cols, src in ((slice(0, u), slice(3 * u, 4 * u)), (slice(u, 4 * u), slice(0, 3 * u))):
+            MT[:d, cols] = W[:, src]
+            MT[d, cols] = B[src]
+            MT[d + 1:, cols] = U[:, src]
         return MT
+
+    def _store_grads(self, G: np.ndarray, d: int):
+        """∂C/∂W, ∂C/∂B, ∂C/∂U from ∂C/∂M (4u, d + 1 + u), rows back in PyTorch's order."""
+        u = self.units
+        for rows, cols in ((slice(0, u), slice(3 * u, 4 * u)), (slice(u, 4 * u), slice(0, 3 * u))):
+            self.W.grad[:, cols] = G[rows, :d].T
+            self.B.grad[cols] = G[rows, d]
+            self.U.grad[:, cols] = G[rows, d + 1:].T
 
     def forward(self, X, training=False):
         X = np.asarray(X)
@@ -385,9 +396,9 @@ class LSTM(Recurrent):
         S[0, d + 1:] = 0.0
         A[0, 4 * u:] = 0.0
         # σ(z) = (1 + tanh(z/2))/2: the sigmoid rows of M are halved (exact), one tanh per step
-        M = self._get("M", (4 * u, d + 1 + u))
-        np.copyto(M, self._stacked_weights().T)
-        M[:3 * u] *= 0.5
+        MT = self._stacked_weights("MTh")
+        MT[:, :3 * u] *= 0.5
+        M = MT.T                                    # (4u, d + 1 + u), Fortran order: BLAS reads it as is
         for t in range(T):
             a = A[t]
             z = a[:4 * u]
@@ -430,7 +441,7 @@ class LSTM(Recurrent):
             dh[...] = 0.0
         else:
             dh[...] = dH.T
-        MT = self._stacked_weights()
+        MT = self._stacked_weights("MT")
         dS = self._get("dS", (T, K, n)) if self.needs_input_grad else None
         G = self._get("G", (4 * u, K))                # ∂C/∂Mᵀ, accumulated over the steps
         Gt = self._get("Gt", (4 * u, K))
@@ -466,10 +477,7 @@ class LSTM(Recurrent):
             else:
                 np.matmul(MT, dz, out=dS[t])                   # [∂C/∂X_tᵀ; ·; ∂C/∂H_{t-1}ᵀ]
                 dh = dS[t, d + 1:]
-        order = self._gate_order()
-        self.W.grad[:, order] = G[:, :d].T
-        self.B.grad[order] = G[:, d]
-        self.U.grad[:, order] = G[:, d + 1:].T
+        self._store_grads(G, d)
         return None if dS is None else dS[:, :d].transpose(2, 0, 1)
 
     def _infer_step(self, A, state):
@@ -541,16 +549,17 @@ class GRU(Recurrent):
         S[:T, :d] = X.transpose(1, 2, 0)
         S[:T, d] = 1.0
         S[0, d + 1:] = 0.0
-        Mx = self._get("Mx", (3 * u, d + 1))
-        Mx[:, :d] = self.W.value.T
-        Mx[:, d] = self.B.value
-        Mh = self._get("Mh", (3 * u, 1 + u))
-        Mh[:2 * u, 0] = 0.0
-        Mh[2 * u:, 0] = self.Bhn.value
-        Mh[:, 1:] = self.U.value.T
-        Mx[:2 * u] *= 0.5                            # σ(z) = (1 + tanh(z/2))/2, halving is exact
-        Mh[:2 * u] *= 0.5
-        np.matmul(Mx, S[:T, :d + 1], out=A)
+        MxT = self._get("MxT", (d + 1, 3 * u))     # [W; B]
+        MxT[:d] = self.W.value
+        MxT[d] = self.B.value
+        MhT = self._get("MhT", (1 + u, 3 * u))     # [0 0 Bhn; U]
+        MhT[0, :2 * u] = 0.0
+        MhT[0, 2 * u:] = self.Bhn.value
+        MhT[1:] = self.U.value
+        MxT[:, :2 * u] *= 0.5                       # σ(z) = (1 + tanh(z/2))/2, halving is exact
+        MhT[:, :2 * u] *= 0.5
+        Mh = MhT.T                                  # Fortran order: BLAS reads it as is
+        np.matmul(MxT.T, S[:T, :d + 1], out=A)
         for t in range(T):
             a, hu = A[t], HU[t]
             np.matmul(Mh, S[t, d:], out=hu)
