@@ -13,7 +13,7 @@ from .. import activations as _act
 from .. import initializers as _init
 from ..core import Layer, Param
 from ..validation import Integer, Real, check
-from .base import Buffers, WithActivation, registry
+from .base import Buffers, WithActivation, ones, registry
 
 __all__ = ["Dense", "Dropout"]
 
@@ -97,7 +97,7 @@ class Dense(WithActivation, Layer):
         X2 = self.X.reshape(-1, self.X.shape[-1])  # leading axes (batch, time) are rows
         dZ2 = dZ.reshape(-1, self.units)
         np.matmul(X2.T, dZ2, out=self.W.grad)
-        np.sum(dZ2, axis=0, out=self.B.grad)
+        np.dot(ones(len(dZ2), dZ2.dtype), dZ2, out=self.B.grad)  # ∂C/∂B = 1ᵀ ∂C/∂Z
         if not self.needs_input_grad:
             return None
         dX = self._dX.get(self.X.shape, self.dtype)
