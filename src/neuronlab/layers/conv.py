@@ -12,11 +12,18 @@ becomes one row of a matrix ("im2col", a strided view copied once), so the whole
 one matrix product Z = cols · W. The backward pass is the same product transposed, and
 ∂C/∂X adds the window gradients back ("col2im") with one loop over the kh·kw kernel
 offsets — never over pixels or samples.
+
+Training runs these steps on pieces of the batch ("chunks") of at most ``CHUNK_BYTES`` of
+window matrix each; with several BLAS threads the batch is split among that many Python
+threads (each product then on one BLAS thread), so that the copies, the adds and the
+activation run in parallel too, not only the products.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -26,12 +33,20 @@ from .. import initializers as _init
 from ..core import Layer, Param
 from ..validation import Integer, Tuple, check
 from .base import Buffers, WithActivation, registry
+from .conv_kernels import kernels as _kernels
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "to_nhwc", "to_nchw", "kernel_from_torch", "kernel_to_torch"]
 
 # im2col rows of the inference path are built in chunks of at most this many elements
 _PREDICT_COLS = 1 << 22
+#: bytes of a chunk's window matrix in training: bounds the scratch memory of ∂C/∂cols. Smaller
+#: chunks, sized for a core's cache, were measured (MNIST's second LeNet convolution, batch 64
+#: and 128, one thread) and gave no gain over the whole batch, so a chunk is large.
+CHUNK_BYTES = 1 << 25
+#: a batch with less work than this (bytes of its window matrix) is not split among threads:
+#: handing a chunk to another thread costs tens of microseconds
+PARALLEL_BYTES = 1 << 18
 
 
 # -- layout helpers (the boundary with NCHW code such as PyTorch) -----------------------
@@ -78,6 +93,110 @@ def _windows(Xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo: in
 def _offset(A: np.ndarray, i: int, j: int, sh: int, sw: int, Ho: int, Wo: int) -> np.ndarray:
     """The (n, Ho, Wo, C) view of A holding kernel offset (i, j) of every window."""
     return A[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :]
+
+
+# -- chunks of the batch, and the threads that share them ----------------------------------
+_blas_libs = None   # threadpoolctl's BLAS controllers (() without threadpoolctl)
+_executor = None
+
+
+def _blas() -> tuple:
+    global _blas_libs
+    if _blas_libs is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - NumPy alone: one thread
+            _blas_libs = ()
+        else:
+            _blas_libs = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _blas_libs
+
+
+def _threads() -> int:
+    """Threads the layers may use now: the BLAS thread count (neuronlab.threads sets it per fit)."""
+    libs = _blas()
+    return max(1, min(lib.num_threads for lib in libs)) if libs else 1
+
+
+def _forget_executor():  # a forked child has none of its parent's threads
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
+def _chunks(n: int, sample_bytes: int) -> list[list[tuple[int, int]]]:
+    """Rows [lo, hi) of a batch of n, grouped by worker: one group per thread, chunks of CHUNK_BYTES."""
+    parts = 1 if n * sample_bytes < PARALLEL_BYTES else min(n, _threads())
+    size = max(1, CHUNK_BYTES // max(1, sample_bytes))
+    groups = []
+    for p in range(parts):
+        lo, hi = n * p // parts, n * (p + 1) // parts
+        groups.append([(a, min(hi, a + size)) for a in range(lo, hi, size)])
+    return groups
+
+
+def _run(groups, work) -> None:
+    """``work(worker, chunks)`` for each group; groups after the first on pool threads, BLAS on one thread each."""
+    global _executor
+    if len(groups) == 1:
+        work(0, groups[0])
+        return
+    libs = _blas()
+    saved = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    if _executor is None or _executor._max_workers < len(groups) - 1:
+        _executor = ThreadPoolExecutor(len(groups) - 1, thread_name_prefix="neuronlab-conv")
+    try:
+        futures = [_executor.submit(work, w, g) for w, g in enumerate(groups[1:], 1)]
+        try:
+            work(0, groups[0])
+        finally:  # every worker writes into shared buffers: wait for all before leaving
+            errors = [f.exception() for f in futures]
+        for e in errors:
+            if e is not None:
+                raise e
+    finally:
+        for lib, k in zip(libs, saved):
+            lib.set_num_threads(k)
+
+
+class _Scratch:
+    """Per-worker buffers by name: ``get(worker, name, shape, dtype)``."""
+
+    __slots__ = ("_by_worker",)
+
+    def __init__(self):
+        self._by_worker: list[dict[str, Buffers]] = []
+
+    def get(self, worker: int, name: str, shape, dtype) -> np.ndarray:
+        return self.buffers(worker, name).get(shape, dtype)
+
+    def buffers(self, worker: int, name: str) -> Buffers:
+        while len(self._by_worker) <= worker:
+            self._by_worker.append({})
+        return self._by_worker[worker].setdefault(name, Buffers())
+
+
+def _activate(act, Z, out) -> None:
+    """H = f(Z) into ``out`` (None: into Z)."""
+    target = Z if out is None else out
+    H = act.forward(Z, out=out)
+    if H is not target:  # an activation that returns a new array
+        np.copyto(target, H)
+
+
+def _matmul_into(A, B, acc, first: bool, scratch: _Scratch, worker: int) -> None:
+    """acc = A @ B on the first chunk, acc += A @ B after it."""
+    if first:
+        np.matmul(A, B, out=acc)
+    else:
+        tmp = scratch.get(worker, "tmp" + str(acc.ndim), acc.shape, acc.dtype)
+        np.matmul(A, B, out=tmp)
+        acc += tmp
 
 
 def _shape_str(shape) -> str:
@@ -193,8 +312,9 @@ class Conv2D(WithActivation, _Spatial2D):
         self.W: Param | None = None
         self.B: Param | None = None
         self._channels = None
-        self._xp, self._cols, self._out, self._dcols, self._dxp, self._ones = (Buffers() for _ in range(6))
-        self.cols: np.ndarray | None = None
+        self._cols, self._out, self._dxp, self._wb = Buffers(), Buffers(), Buffers(), Buffers()
+        self._scratch = _Scratch()
+        self.cols: np.ndarray | None = None  # the batch's window matrix, kept from forward for backward
         self.x_shape: tuple | None = None
 
     def _pads(self, h, w) -> tuple[int, int, int, int]:
@@ -249,8 +369,8 @@ class Conv2D(WithActivation, _Spatial2D):
         Xp[:, pt:pt + h, pl:pl + w] = X
         return Xp
 
-    def _im2col(self, X, xbuf: Buffers | None, cbuf: Buffers | None) -> np.ndarray:
-        """The (n·Ho·Wo, kh·kw·c_in) matrix whose rows are the windows of X.
+    def _im2col(self, X) -> np.ndarray:
+        """The (n·Ho·Wo, kh·kw·c_in) matrix whose rows are the windows of X (inference; new arrays).
 
         With one input channel the matrix is built column by column, one copy of whole image
         rows per kernel offset, and returned as the transpose of a C-ordered (kh·kw, n·Ho·Wo)
@@ -259,53 +379,148 @@ class Conv2D(WithActivation, _Spatial2D):
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
         n, c = X.shape[0], X.shape[-1]
-        Xp = self._pad(X, xbuf)
+        Xp = self._pad(X, None)
         if c == 1:
-            shape = (kh * kw, n, Ho, Wo)
-            cols_t = np.empty(shape, self.dtype) if cbuf is None else cbuf.get(shape, self.dtype)
+            cols_t = np.empty((kh * kw, n, Ho, Wo), self.dtype)
             for k in range(kh * kw):
                 i, j = divmod(k, kw)
                 np.copyto(cols_t[k], _offset(Xp, i, j, *self.stride, Ho, Wo)[..., 0])
             return cols_t.reshape(kh * kw, n * Ho * Wo).T
         view = _windows(Xp, kh, kw, *self.stride, Ho, Wo)
-        cols = np.empty(view.shape, self.dtype) if cbuf is None else cbuf.get(view.shape, self.dtype)
-        np.copyto(cols, view)
-        return cols.reshape(n * Ho * Wo, kh * kw * c)
+        return np.ascontiguousarray(view).reshape(n * Ho * Wo, kh * kw * c)
+
+    # -- training: the batch in chunks (see the module docstring) --------------------------------
+    def forward(self, X, training=False):
+        return self._train_forward(X, self.activation)
 
     def forward_z(self, X, training=False):
-        n = X.shape[0]
-        Ho, Wo, F = self.output_shape
-        self.cols = self._im2col(X, self._xp, self._cols)
-        self.x_shape = X.shape
-        Z = self._out.get((n, Ho, Wo, F), self.dtype)
-        np.matmul(self.cols, self.W.value.reshape(-1, F), out=Z.reshape(-1, F))
-        Z += self.B.value
-        return Z
+        return self._train_forward(X, None)
+
+    def backward(self, dH):
+        return self._train_backward(dH, self.activation)
 
     def backward_z(self, dZ):
-        F = self.filters
-        dZ2 = dZ.reshape(-1, F)
-        np.matmul(self.cols.T, dZ2, out=self.W.grad.reshape(-1, F))
-        ones = self._ones.get((dZ2.shape[0],), self.dtype)
-        ones.fill(1)
-        np.matmul(ones, dZ2, out=self.B.grad)  # Σ over pixels and samples; a sum over axis 0 is slower
-        if not self.needs_input_grad:
-            return None
-        # ∂C/∂cols for each kernel offset k = (i, j): dZ W[i, j]ᵀ, one batched product (kh·kw, N, c_in)
-        n, h, w, c = self.x_shape
+        return self._train_backward(dZ, None)
+
+    def _sample_bytes(self) -> int:
+        """Bytes of one sample's rows of the window matrix (and of its gradient)."""
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
-        sh, sw = self.stride
+        return Ho * Wo * (kh * kw * self._channels + 1) * np.dtype(self.dtype).itemsize
+
+    def _train_forward(self, X, act):
+        """Z = cols(X) · W + B, then H = f(Z) in place (``act`` None: Z only), chunk by chunk.
+
+        With one input channel the window matrix is stored transposed, (kh·kw + 1, n·Ho·Wo),
+        with a last row of ones, so that the product with [W; B] adds the bias as well.
+        """
+        n = X.shape[0]
+        Ho, Wo, F = self.output_shape
+        kh, kw = self.kernel_size
+        K = kh * kw * self._channels
+        Z = self._out.get((n, Ho, Wo, F), self.dtype)
+        H = Z if act is None or not act.uses_Z else self._h_buffer.get(Z.shape, Z.dtype)
+        if self._channels == 1:
+            self.cols = self._cols.get((K + 1, n, Ho, Wo), self.dtype)
+            WB = self._wb.get((K + 1, F), self.dtype)
+            WB[:K] = self.W.value.reshape(K, F)
+            WB[K] = self.B.value
+        else:
+            self.cols = self._cols.get((n, Ho, Wo, kh, kw, self._channels), self.dtype)
+            WB = self.W.value.reshape(K, F)
+
+        def work(worker, chunks):
+            for lo, hi in chunks:
+                z = Z[lo:hi].reshape(-1, F)
+                np.matmul(self._fill_cols(X, lo, hi, worker), WB, out=z)
+                if self._channels != 1:
+                    z += self.B.value
+                if act is not None:
+                    _activate(act, Z[lo:hi], None if H is Z else H[lo:hi])
+
+        _run(_chunks(n, self._sample_bytes()), work)
+        self.x_shape = X.shape
+        if act is None:
+            return Z
+        self.H, self.Z = H, (Z if act.uses_Z else None)
+        return H
+
+    def _fill_cols(self, X, lo, hi, worker) -> np.ndarray:
+        """Write rows lo:hi of the batch's window matrix (from X[lo:hi]) and return them as a matrix."""
+        Ho, Wo, _ = self.output_shape
+        kh, kw = self.kernel_size
+        Xp = self._pad(X[lo:hi], self._scratch.buffers(worker, "xp"))
+        if self._channels == 1:  # one copy of whole image rows per kernel offset
+            for k in range(kh * kw):
+                i, j = divmod(k, kw)
+                np.copyto(self.cols[k, lo:hi], _offset(Xp, i, j, *self.stride, Ho, Wo)[..., 0])
+            self.cols[kh * kw, lo:hi] = 1
+        else:
+            np.copyto(self.cols[lo:hi], _windows(Xp, kh, kw, *self.stride, Ho, Wo))
+        return self._cols_matrix(lo, hi)
+
+    def _cols_matrix(self, lo, hi) -> np.ndarray:
+        """Rows lo:hi of the window matrix, (m·Ho·Wo, kh·kw·c_in [+ 1]) (a view; BLAS reads either order)."""
+        if self._channels == 1:
+            return self.cols[:, lo:hi].reshape(self.cols.shape[0], -1).T
+        return self.cols[lo:hi].reshape((hi - lo) * math.prod(self.cols.shape[1:3]), -1)
+
+    def _train_backward(self, dG, act):
+        """∂C/∂W = colsᵀ ∂C/∂Z and ∂C/∂B = Σ ∂C/∂Z summed over chunks (per thread, then the threads); ∂C/∂X."""
+        n = dG.shape[0]
+        F, c = self.filters, self._channels
+        kh, kw = self.kernel_size
+        K = kh * kw * c
+        rows = K + 1 if c == 1 else K  # with one channel the bias row of the window matrix gives ∂C/∂B
+        n_, h, w, _ = self.x_shape
         pt, pb, pl, pr = self.pads
-        dcols = self._dcols.get((kh * kw, dZ2.shape[0], c), self.dtype)
-        np.matmul(dZ2, self.W.value.reshape(kh * kw, c, F).transpose(0, 2, 1), out=dcols)
-        # col2im: offset (i, j) of every window goes back to its input pixel (contiguous adds)
-        dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype)
+        dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype) if self.needs_input_grad else None
+        Wt = self.W.value.reshape(kh * kw, c, F).transpose(0, 2, 1)
+        groups = _chunks(n, self._sample_bytes())
+
+        def work(worker, chunks):
+            gW = self._scratch.get(worker, "gW", (rows, F), self.dtype)
+            gB = self._scratch.get(worker, "gB", (F,), self.dtype)
+            for first, (lo, hi) in zip([True] + [False] * len(chunks), chunks):
+                dZ = dG[lo:hi]
+                if act is not None:
+                    dZ = act.backward(dZ, None if self.Z is None else self.Z[lo:hi], self.H[lo:hi])
+                dZ2 = dZ.reshape(-1, F)
+                _matmul_into(self._cols_matrix(lo, hi).T, dZ2, gW, first, self._scratch, worker)
+                if c != 1:
+                    ones = self._scratch.get(worker, "ones", (dZ2.shape[0],), self.dtype)
+                    ones.fill(1)  # Σ over pixels and samples as a product: a sum over axis 0 is slower
+                    _matmul_into(ones, dZ2, gB, first, self._scratch, worker)
+                if dXp is not None:
+                    self._col2im(dZ2, Wt, dXp[lo:hi], worker)
+
+        _run(groups, work)
+        gW, gB = (self._scratch.get(0, name, shape, self.dtype) for name, shape in (("gW", (rows, F)), ("gB", (F,))))
+        for worker in range(1, len(groups)):
+            gW += self._scratch.get(worker, "gW", (rows, F), self.dtype)
+            gB += self._scratch.get(worker, "gB", (F,), self.dtype)
+        np.copyto(self.W.grad.reshape(K, F), gW[:K])
+        np.copyto(self.B.grad, gW[K] if c == 1 else gB)
+        return None if dXp is None else dXp[:, pt:pt + h, pl:pl + w, :]
+
+    def _col2im(self, dZ2, Wt, dXp, worker):
+        """∂C/∂X of one chunk: ∂C/∂cols for each kernel offset (one batched product), added back per offset."""
+        m = dXp.shape[0]
+        Ho, Wo, _ = self.output_shape
+        kh, kw = self.kernel_size
+        compiled = _kernels()
+        if compiled is not None:  # one product (m·Ho·Wo, F)·(F, kh·kw·c_in), then compiled adds
+            dcols = self._scratch.get(worker, "dcols", (dZ2.shape[0], kh * kw * self._channels), self.dtype)
+            np.matmul(dZ2, self.W.value.reshape(-1, self.filters).T, out=dcols)
+            compiled.col2im(dcols, kh, kw, *self.stride, Ho, Wo, dXp)
+            return
+        # NumPy: the batched product gives each offset's (m·Ho·Wo, c_in) block contiguous, for long adds
+        dcols = self._scratch.get(worker, "dcols", (kh * kw, dZ2.shape[0], self._channels), self.dtype)
+        np.matmul(dZ2, Wt, out=dcols)
         dXp.fill(0)
         for k in range(kh * kw):
             i, j = divmod(k, kw)
-            _offset(dXp, i, j, sh, sw, Ho, Wo)[...] += dcols[k].reshape(n, Ho, Wo, c)
-        return dXp[:, pt:pt + h, pl:pl + w, :]
+            _offset(dXp, i, j, *self.stride, Ho, Wo)[...] += dcols[k].reshape(m, Ho, Wo, self._channels)
 
     def predict_z(self, X):
         n = X.shape[0]
@@ -315,7 +530,7 @@ class Conv2D(WithActivation, _Spatial2D):
         Z = np.empty((n, Ho, Wo, F), dtype=self.dtype)
         chunk = max(1, _PREDICT_COLS // (Ho * Wo * kh * kw * X.shape[-1]))
         for lo in range(0, n, chunk):
-            np.matmul(self._im2col(X[lo:lo + chunk], None, None), W2, out=Z[lo:lo + chunk].reshape(-1, F))
+            np.matmul(self._im2col(X[lo:lo + chunk]), W2, out=Z[lo:lo + chunk].reshape(-1, F))
         Z += self.B.value
         return Z
 
@@ -379,8 +594,9 @@ class MaxPool2D(_Pool2D):
 
     def __init__(self, pool_size=2, stride=None, input_shape=None, name: str | None = None):
         super().__init__(pool_size, stride, input_shape, name)
-        self._masks, self._taken, self._tmp = Buffers(), Buffers(), Buffers()
-        self.masks: np.ndarray | None = None
+        self._masks, self._scratch = Buffers(), _Scratch()
+        self.masks: np.ndarray | None = None  # compiled: (n, Ho, Wo, c) offsets; NumPy: one bool mask per offset
+        self._compiled = False
 
     def _max(self, X, H):
         offsets = self._offsets()
@@ -391,10 +607,29 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, X, training=False):
         shape = (X.shape[0], *self.output_shape)
-        H = self._max(X, self._out.get(shape, self.dtype))
+        H = self._out.get(shape, self.dtype)
+        compiled = _kernels()
+        if compiled is not None:  # one index per output: the offset of the window's first maximum
+            masks = self._masks.get(shape, np.uint8 if len(self._offsets()) <= 256 else np.uint16)
+        else:
+            masks = self._masks.get((len(self._offsets()), *shape), np.bool_)
+
+        def work(worker, chunks):
+            for lo, hi in chunks:
+                if compiled is not None:
+                    compiled.max_pool_forward(X[lo:hi], *self.pool_size, *self.stride, H[lo:hi], masks[lo:hi])
+                    continue
+                self._max(X[lo:hi], H[lo:hi])
+                taken = self._scratch.get(worker, "taken", (hi - lo, *self.output_shape), np.bool_)
+                self._first_max_masks(X[lo:hi], H[lo:hi], masks[:, lo:hi], taken)
+
+        _run(_chunks(X.shape[0], X[:1].nbytes), work)
+        self.masks, self.x_shape, self._compiled = masks, X.shape, compiled is not None
+        return H
+
+    def _first_max_masks(self, X, H, masks, taken):
+        """masks[k]: offset k holds its window's maximum and no earlier offset does."""
         offsets = self._offsets()
-        masks = self._masks.get((len(offsets), *shape), np.bool_)
-        taken = self._taken.get(shape, np.bool_)
         for k, (i, j) in enumerate(offsets):
             np.equal(self._view(X, i, j), H, out=masks[k])
             if k == 0:
@@ -403,26 +638,33 @@ class MaxPool2D(_Pool2D):
                 np.greater(masks[k], taken, out=masks[k])  # a tie with an earlier offset loses
                 if k < len(offsets) - 1:
                     np.logical_or(taken, masks[k], out=taken)
-        self.masks, self.x_shape = masks, X.shape
-        return H
 
     def backward(self, dH):
         if not self.needs_input_grad:
             return None
         dX = self._dx.get(self.x_shape, self.dtype)
         (ph, pw), (sh, sw) = self.pool_size, self.stride
-        if (sh, sw) == (ph, pw):  # windows tile the input: each pixel in at most one window
-            Ho, Wo, _ = self.output_shape
-            dX[:, Ho * ph:] = 0
-            dX[:, :, Wo * pw:] = 0
-            for k, (i, j) in enumerate(self._offsets()):
-                np.multiply(dH, self.masks[k], out=self._view(dX, i, j))
-            return dX
-        dX.fill(0)
-        tmp = self._tmp.get(dH.shape, self.dtype)
-        for k, (i, j) in enumerate(self._offsets()):
-            np.multiply(dH, self.masks[k], out=tmp)
-            self._view(dX, i, j)[...] += tmp
+        Ho, Wo, _ = self.output_shape
+
+        def work(worker, chunks):
+            for lo, hi in chunks:
+                if self._compiled:
+                    _kernels().max_pool_backward(dH[lo:hi], self.masks[lo:hi], ph, pw, sh, sw, dX[lo:hi])
+                    continue
+                dx, g, masks = dX[lo:hi], dH[lo:hi], self.masks[:, lo:hi]
+                if (sh, sw) == (ph, pw):  # windows tile the input: each pixel in at most one window
+                    dx[:, Ho * ph:] = 0
+                    dx[:, :, Wo * pw:] = 0
+                    for k, (i, j) in enumerate(self._offsets()):
+                        np.multiply(g, masks[k], out=self._view(dx, i, j))
+                    continue
+                dx.fill(0)
+                tmp = self._scratch.get(worker, "tmp", g.shape, self.dtype)
+                for k, (i, j) in enumerate(self._offsets()):
+                    np.multiply(g, masks[k], out=tmp)
+                    self._view(dx, i, j)[...] += tmp
+
+        _run(_chunks(dH.shape[0], dX[:1].nbytes), work)
         return dX
 
     def predict(self, X):
