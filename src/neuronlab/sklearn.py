@@ -702,8 +702,7 @@ class _BaseMLP(BaseEstimator):
         """
         model, n = self.model_, X.shape[0]
         total = n if w is None else float(w.sum())
-        theta, grad = _flat_views(self._weights + [p for p in model.params()
-                                                   if not any(p is q for q in self._weights)])
+        theta, grad = _flat_views(self._packed_params())
         n_w = sum(p.value.size for p in self._weights)
 
         def loss_and_gradient(x):
@@ -725,10 +724,11 @@ class _BaseMLP(BaseEstimator):
             res = scipy.optimize.minimize(loss_and_gradient, theta.copy(), method="L-BFGS-B", jac=True,
                                           callback=record, options={"maxfun": self.max_fun,
                                                                     "maxiter": self.max_iter, "gtol": self.tol})
-        theta[...] = res.x
         if self.dtype is None and res.x.dtype != model.dtype:  # scikit-learn's coefs_ are views of res.x
             self.model_ = _in_dtype(model, res.x.dtype)
             self._weights = [layer.W for layer in self.model_.layers if isinstance(layer, Dense)]
+            theta, _ = _flat_views(self._packed_params())
+        theta[...] = res.x
         self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
         if res.status != 0:
@@ -736,6 +736,10 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}): "
                           f"{message}. Increase max_iter ({self.max_iter}) or max_fun ({self.max_fun}), or scale "
                           f"the data (e.g. StandardScaler).", ConvergenceWarning, stacklevel=3)
+
+    def _packed_params(self) -> list:
+        """The network's parameters in scikit-learn's packing order: every W (``coefs_``), then every B."""
+        return self._weights + [p for p in self.model_.params() if not any(p is q for q in self._weights)]
 
     def _full_loss_and_grads(self, X, Y, w, total) -> float:
         """C over all of (X, Y) (no penalty) with every Param.grad filled; sparse X is densified in chunks of rows."""
