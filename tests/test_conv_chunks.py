@@ -1,12 +1,12 @@
 """Conv2D and MaxPool2D split into chunks and threads, with and without the compiled kernels.
 
-Training splits the batch (``conv.CHUNK_BYTES`` of window matrix per chunk; one group of
-chunks per BLAS thread, run on Python threads), and max pooling and col2im run compiled
-(numba, ``neuronlab.layers.conv_kernels``) or in NumPy. Here the chunks are made tiny and two
-threads are forced, for both backends, and every output and gradient is compared with PyTorch
-in float64 (≤ 1e-10) and with the one-piece run in float32 (≤ 1e-5); the parity cases of
-``test_conv.py`` (which run with the compiled kernels when numba is installed) run here with
-NumPy too.
+Training splits the batch among the BLAS threads (Python threads), a window matrix above
+``conv.KEEP_BYTES`` is rebuilt in backward in chunks of ``conv.CHUNK_BYTES``, and max pooling
+and col2im run compiled (numba, ``neuronlab.layers.conv_kernels``) or in NumPy. Here two
+threads are forced, the matrix kept or rebuilt in chunks of about one sample, for both
+backends, and every output and gradient is compared with PyTorch in float64 (≤ 1e-10) and
+with the one-piece run in float32 (≤ 1e-5); the parity cases of ``test_conv.py`` (which run
+with the compiled kernels when numba is installed) run here with NumPy too.
 """
 
 import threading
@@ -37,9 +37,10 @@ def backend(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture
-def split(monkeypatch):
-    """Chunks of one or two samples, on two threads, whatever the batch size and BLAS setting."""
+@pytest.fixture(params=["kept", "rebuilt"])
+def split(request, monkeypatch):
+    """Two threads, whatever the batch size and BLAS setting; the window matrix kept or rebuilt per chunk."""
+    monkeypatch.setattr(conv, "KEEP_BYTES", 1 << 40 if request.param == "kept" else 0)
     seen = set()
     real_run = conv._run
 

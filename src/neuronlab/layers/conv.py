@@ -10,13 +10,14 @@ channel c of the pixel at offset (i, j) of the window for filter f. PyTorch's
 A convolution is the guide's Z = XW + B applied to every window: each kh×kw×c_in window
 becomes one row of a matrix ("im2col", a strided view copied once), so the whole batch is
 one matrix product Z = cols · W. The backward pass is the same product transposed, and
-∂C/∂X adds the window gradients back ("col2im") with one loop over the kh·kw kernel
-offsets — never over pixels or samples.
+∂C/∂X adds the window gradients back ("col2im") — compiled loops when numba is installed
+(:mod:`.conv_kernels`, as is max pooling), else one NumPy add per kernel offset, never a
+loop over pixels or samples.
 
-Training runs these steps on pieces of the batch ("chunks") of at most ``CHUNK_BYTES`` of
-window matrix each; with several BLAS threads the batch is split among that many Python
-threads (each product then on one BLAS thread), so that the copies, the adds and the
-activation run in parallel too, not only the products.
+With several BLAS threads, training splits the batch among that many Python threads (each
+product then on one BLAS thread), so that the copies, the adds and the activation run in
+parallel too, not only the products. A large window matrix is not kept from forward to
+backward but built again in cache-sized chunks (``KEEP_BYTES``, ``CHUNK_BYTES``).
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
 
 # im2col rows of the inference path are built in chunks of at most this many elements
 _PREDICT_COLS = 1 << 22
-#: bytes of a chunk's window matrix in training: bounds the scratch memory of ∂C/∂cols. Smaller
-#: chunks, sized for a core's cache, were measured (MNIST's second LeNet convolution, batch 64
-#: and 128, one thread) and gave no gain over the whole batch, so a chunk is large.
-CHUNK_BYTES = 1 << 25
+#: a convolution whose window matrix (kh·kw·c_in times its input) is at most this large keeps it
+#: from forward to backward; a larger one is built again in backward, chunk by chunk, in a
+#: buffer of CHUNK_BYTES that stays in the core's cache, instead of going to memory and back.
+#: Measured on LeNet's second layer (5×5×16, one thread; forward + backward, CPU ms, 3 rounds):
+#: batch 64 (10 MB) kept 8.2-8.5, rebuilt 9.1-9.3; batch 128 (20 MB) kept 21.7-26.0, rebuilt
+#: in 4 MB chunks 17.5-19.7 (1, 2 and 8 MB: 18.5-19.9).
+KEEP_BYTES = 1 << 24
+CHUNK_BYTES = 1 << 22
 #: a batch with less work than this (bytes of its window matrix) is not split among threads:
 #: handing a chunk to another thread costs tens of microseconds
 PARALLEL_BYTES = 1 << 18
@@ -127,10 +132,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_executor)
 
 
-def _chunks(n: int, sample_bytes: int) -> list[list[tuple[int, int]]]:
-    """Rows [lo, hi) of a batch of n, grouped by worker: one group per thread, chunks of CHUNK_BYTES."""
+def _chunks(n: int, sample_bytes: int, chunk_bytes: int | None = None) -> list[list[tuple[int, int]]]:
+    """Rows [lo, hi) of a batch of n, grouped by worker: one group per thread, chunks of ``chunk_bytes``.
+
+    ``sample_bytes``: the work of one sample (a batch below ``PARALLEL_BYTES`` stays on one
+    thread); ``chunk_bytes`` None: one chunk per thread.
+    """
     parts = 1 if n * sample_bytes < PARALLEL_BYTES else min(n, _threads())
-    size = max(1, CHUNK_BYTES // max(1, sample_bytes))
+    size = n if chunk_bytes is None else max(1, chunk_bytes // max(1, sample_bytes))
     groups = []
     for p in range(parts):
         lo, hi = n * p // parts, n * (p + 1) // parts
@@ -312,9 +321,10 @@ class Conv2D(WithActivation, _Spatial2D):
         self.W: Param | None = None
         self.B: Param | None = None
         self._channels = None
-        self._cols, self._out, self._dxp, self._wb = Buffers(), Buffers(), Buffers(), Buffers()
+        self._xp, self._cols, self._out, self._dxp, self._wb = (Buffers() for _ in range(5))
         self._scratch = _Scratch()
-        self.cols: np.ndarray | None = None  # the batch's window matrix, kept from forward for backward
+        self.xp: np.ndarray | None = None  # the padded input, kept from forward for backward
+        self._keep_cols = True
         self.x_shape: tuple | None = None
 
     def _pads(self, h, w) -> tuple[int, int, int, int]:
@@ -402,68 +412,90 @@ class Conv2D(WithActivation, _Spatial2D):
     def backward_z(self, dZ):
         return self._train_backward(dZ, None)
 
-    def _sample_bytes(self) -> int:
-        """Bytes of one sample's rows of the window matrix (and of its gradient)."""
+    def _chunks(self, n):
+        """One chunk per thread when the window matrix is kept, else chunks of CHUNK_BYTES of it."""
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
-        return Ho * Wo * (kh * kw * self._channels + 1) * np.dtype(self.dtype).itemsize
+        sample = Ho * Wo * (kh * kw * self._channels + 1) * np.dtype(self.dtype).itemsize
+        return _chunks(n, sample, None if self._keep_cols else CHUNK_BYTES)
 
     def _train_forward(self, X, act):
         """Z = cols(X) · W + B, then H = f(Z) in place (``act`` None: Z only), chunk by chunk.
 
-        With one input channel the window matrix is stored transposed, (kh·kw + 1, n·Ho·Wo),
-        with a last row of ones, so that the product with [W; B] adds the bias as well.
+        The padded copy of X stays for backward, which builds the window matrix again when it
+        is too large to keep (``KEEP_BYTES``). With one input channel the matrix is built
+        transposed with a last row of ones, so that the product with [W; B] adds the bias.
         """
         n = X.shape[0]
         Ho, Wo, F = self.output_shape
-        kh, kw = self.kernel_size
-        K = kh * kw * self._channels
+        K = self.kernel_size[0] * self.kernel_size[1] * self._channels
         Z = self._out.get((n, Ho, Wo, F), self.dtype)
         H = Z if act is None or not act.uses_Z else self._h_buffer.get(Z.shape, Z.dtype)
+        self.xp = self._padded_copy(X)
+        self._keep_cols = self._channels == 1 or n * Ho * Wo * K * np.dtype(self.dtype).itemsize <= KEEP_BYTES
         if self._channels == 1:
-            self.cols = self._cols.get((K + 1, n, Ho, Wo), self.dtype)
             WB = self._wb.get((K + 1, F), self.dtype)
             WB[:K] = self.W.value.reshape(K, F)
             WB[K] = self.B.value
         else:
-            self.cols = self._cols.get((n, Ho, Wo, kh, kw, self._channels), self.dtype)
             WB = self.W.value.reshape(K, F)
 
         def work(worker, chunks):
             for lo, hi in chunks:
                 z = Z[lo:hi].reshape(-1, F)
-                np.matmul(self._fill_cols(X, lo, hi, worker), WB, out=z)
+                np.matmul(self._chunk_cols(lo, hi, worker), WB, out=z)
                 if self._channels != 1:
                     z += self.B.value
                 if act is not None:
                     _activate(act, Z[lo:hi], None if H is Z else H[lo:hi])
 
-        _run(_chunks(n, self._sample_bytes()), work)
+        _run(self._chunks(n), work)
         self.x_shape = X.shape
         if act is None:
             return Z
         self.H, self.Z = H, (Z if act.uses_Z else None)
         return H
 
-    def _fill_cols(self, X, lo, hi, worker) -> np.ndarray:
-        """Write rows lo:hi of the batch's window matrix (from X[lo:hi]) and return them as a matrix."""
+    def _padded_copy(self, X) -> np.ndarray:
+        """X with its zero border, in the layer's own buffer (a copy even without padding)."""
+        pt, pb, pl, pr = self.pads
+        n, h, w, c = X.shape
+        Xp = self._xp.get((n, h + pt + pb, w + pl + pr, c), self.dtype)
+        if pt or pb or pl or pr:
+            Xp[:, :pt] = 0
+            Xp[:, pt + h:] = 0
+            Xp[:, pt:pt + h, :pl] = 0
+            Xp[:, pt:pt + h, pl + w:] = 0
+        Xp[:, pt:pt + h, pl:pl + w] = X
+        return Xp
+
+    def _chunk_cols(self, lo, hi, worker, build=True) -> np.ndarray:
+        """The window matrix of samples lo:hi, (m·Ho·Wo, kh·kw·c_in [+ 1]); ``build``: write it first.
+
+        Kept for backward (``_keep_cols``): the batch's matrix in the layer's buffer, built in
+        forward. Otherwise it is built in the worker's chunk buffer each time it is needed.
+        One channel: built per kernel offset from whole image rows, as the transpose of a
+        C-ordered array (BLAS reads either order), with a last row of ones for the bias.
+        """
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
-        Xp = self._pad(X[lo:hi], self._scratch.buffers(worker, "xp"))
-        if self._channels == 1:  # one copy of whole image rows per kernel offset
-            for k in range(kh * kw):
-                i, j = divmod(k, kw)
-                np.copyto(self.cols[k, lo:hi], _offset(Xp, i, j, *self.stride, Ho, Wo)[..., 0])
-            self.cols[kh * kw, lo:hi] = 1
+        n, m, Xp = self.xp.shape[0], hi - lo, self.xp[lo:hi]
+        if self._channels == 1:  # always kept
+            cols = self._cols.get((kh * kw + 1, n, Ho, Wo), self.dtype)[:, lo:hi]
+            if build:
+                for k in range(kh * kw):
+                    i, j = divmod(k, kw)
+                    np.copyto(cols[k], _offset(Xp, i, j, *self.stride, Ho, Wo)[..., 0])
+                cols[kh * kw] = 1
+            return cols.reshape(kh * kw + 1, m * Ho * Wo).T
+        shape = (Ho, Wo, kh, kw, self._channels)
+        if self._keep_cols:
+            cols = self._cols.get((n, *shape), self.dtype)[lo:hi]
         else:
-            np.copyto(self.cols[lo:hi], _windows(Xp, kh, kw, *self.stride, Ho, Wo))
-        return self._cols_matrix(lo, hi)
-
-    def _cols_matrix(self, lo, hi) -> np.ndarray:
-        """Rows lo:hi of the window matrix, (m·Ho·Wo, kh·kw·c_in [+ 1]) (a view; BLAS reads either order)."""
-        if self._channels == 1:
-            return self.cols[:, lo:hi].reshape(self.cols.shape[0], -1).T
-        return self.cols[lo:hi].reshape((hi - lo) * math.prod(self.cols.shape[1:3]), -1)
+            cols, build = self._scratch.get(worker, "cols", (m, *shape), self.dtype), True
+        if build:
+            np.copyto(cols, _windows(Xp, kh, kw, *self.stride, Ho, Wo))
+        return cols.reshape(m * Ho * Wo, -1)
 
     def _train_backward(self, dG, act):
         """∂C/∂W = colsᵀ ∂C/∂Z and ∂C/∂B = Σ ∂C/∂Z summed over chunks (per thread, then the threads); ∂C/∂X."""
@@ -476,7 +508,7 @@ class Conv2D(WithActivation, _Spatial2D):
         pt, pb, pl, pr = self.pads
         dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype) if self.needs_input_grad else None
         Wt = self.W.value.reshape(kh * kw, c, F).transpose(0, 2, 1)
-        groups = _chunks(n, self._sample_bytes())
+        groups = self._chunks(n)
 
         def work(worker, chunks):
             gW = self._scratch.get(worker, "gW", (rows, F), self.dtype)
@@ -486,7 +518,7 @@ class Conv2D(WithActivation, _Spatial2D):
                 if act is not None:
                     dZ = act.backward(dZ, None if self.Z is None else self.Z[lo:hi], self.H[lo:hi])
                 dZ2 = dZ.reshape(-1, F)
-                _matmul_into(self._cols_matrix(lo, hi).T, dZ2, gW, first, self._scratch, worker)
+                _matmul_into(self._chunk_cols(lo, hi, worker, build=False).T, dZ2, gW, first, self._scratch, worker)
                 if c != 1:
                     ones = self._scratch.get(worker, "ones", (dZ2.shape[0],), self.dtype)
                     ones.fill(1)  # Σ over pixels and samples as a product: a sum over axis 0 is slower
