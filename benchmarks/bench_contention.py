@@ -58,19 +58,22 @@ def main():
     print(f"MLP epoch, batch {args.batch}, {args.n} samples, default threads, "
           f"{len(os.sched_getaffinity(0))} usable cores; busy = a busy loop pinned to one core; "
           f"best of {args.repeat}")
-    best = {}
+    best, peak = {}, {}
     for _ in range(args.repeat):
         for fw in frameworks:
             for busy in (False, True):
                 r = run_child(fw, args.batch, args.n, busy)
                 key = (fw, busy)
                 best[key] = min(best.get(key, float("inf")), r["seconds"])
+                peak[fw] = max(peak.get(fw, 0.0), r.get("peak_mb", 0.0))
                 print(f"  {fw:9s} {'busy' if busy else 'idle'}: {r['seconds']:.2f} s "
                       f"(threads {r.get('threads', '?')})", flush=True)
-    print(f"\n{'':10s}{'idle s':>8s}{'busy s':>8s}{'busy/idle':>10s}")
+    print(f"\n{'':10s}{'idle s':>8s}{'busy s':>8s}{'busy/idle':>10s}{'peak RSS MB':>12s}")
     for fw in frameworks:
         idle, busy = best[(fw, False)], best[(fw, True)]
-        print(f"{fw:10s}{idle:8.2f}{busy:8.2f}{busy / idle:10.2f}")
+        print(f"{fw:10s}{idle:8.2f}{busy:8.2f}{busy / idle:10.2f}{peak[fw]:12.0f}")
+    if len(frameworks) == 2 and peak["torch"]:
+        print(f"peak RSS neuronlab / PyTorch: {peak['neuronlab'] / peak['torch']:.2f}")
 
 
 if __name__ == "__main__":
