@@ -63,17 +63,21 @@ FEATURE_CONFIGS = [
     dict(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}, batch_size=16,
          weight_decay=1e-4, activation="tanh"),
     dict(early_stopping=True, validation_fraction=0.2, n_iter_no_change=5, optimizer="rmsprop"),
+    dict(hidden_layer_sizes=(16,), solver="lbfgs"),  # the weights live in L-BFGS-B's flat θ buffer
 ]
 
 
-@pytest.mark.parametrize("cfg", FEATURE_CONFIGS, ids=["dropout", "sgd-nesterov", "early-stopping"])
+FEATURE_IDS = ["dropout", "sgd-nesterov", "early-stopping", "lbfgs"]
+
+
+@pytest.mark.parametrize("cfg", FEATURE_CONFIGS, ids=FEATURE_IDS)
 @pytest.mark.parametrize("check", [check_classifiers_train, check_fit_idempotent,
                                    check_methods_subset_invariance, check_estimators_pickle])
 def test_feature_configs_pass_checks(cfg, check):
     check("MLPClassifier", MLPClassifier(max_iter=100, **cfg))
 
 
-@pytest.mark.parametrize("cfg", FEATURE_CONFIGS, ids=["dropout", "sgd-nesterov", "early-stopping"])
+@pytest.mark.parametrize("cfg", FEATURE_CONFIGS, ids=FEATURE_IDS)
 def test_feature_configs_regressor_train(cfg):
     check_regressors_train("MLPRegressor", MLPRegressor(max_iter=100, **cfg))
 

@@ -6,6 +6,7 @@ directly below), the same early-stopping split and the same shuffles, so the sto
 must agree to rounding; lbfgs must reach scikit-learn's loss.
 """
 
+import pickle
 import warnings
 
 import numpy as np
@@ -202,6 +203,7 @@ def test_lbfgs_dtypes_as_sklearn(monkeypatch, dtype):
     if dtype == np.float32:  # scipy's float64 iterate itself, not float32 values widened
         assert any((a != a.astype(np.float32)).any() for a in ours.coefs_)
     assert ours.predict_proba(X).dtype == theirs.predict_proba(X).dtype
+    assert_array_equal(pickle.loads(pickle.dumps(ours)).predict_proba(X), ours.predict_proba(X))
     _assert_same_weights(theirs, ours, atol=1e-4 if dtype == np.float32 else 1e-6)
     assert ours.loss_ == pytest.approx(theirs.loss_, abs=1e-5)
     for lib in fitted:  # the second fit starts from the float64 weights
