@@ -1,15 +1,13 @@
-"""Conv2D and MaxPool2D split into chunks and threads, with and without the compiled kernels.
+"""Conv2D in chunks and MaxPool2D/col2im compiled or not: the same results.
 
-Training splits the batch among the BLAS threads (Python threads), a window matrix above
-``conv.KEEP_BYTES`` is rebuilt in backward in chunks of ``conv.CHUNK_BYTES``, and max pooling
-and col2im run compiled (numba, ``neuronlab.layers.conv_kernels``) or in NumPy. Here two
-threads are forced, the matrix kept or rebuilt in chunks of about one sample, for both
-backends, and every output and gradient is compared with PyTorch in float64 (≤ 1e-10) and
-with the one-piece run in float32 (≤ 1e-5); the parity cases of ``test_conv.py`` (which run
-with the compiled kernels when numba is installed) run here with NumPy too.
+A window matrix above ``conv.KEEP_BYTES`` is not kept from forward to backward but rebuilt in
+chunks of ``conv.CHUNK_BYTES``, and max pooling and col2im run compiled (numba,
+``neuronlab.layers.conv_kernels``) or in NumPy. Here the matrix is kept or rebuilt in chunks
+of about one sample, for both backends, and every output and gradient is compared with
+PyTorch in float64 (≤ 1e-10) and with the one-piece run in float32 (≤ 1e-5); the parity cases
+of ``test_conv.py`` (which run with the compiled kernels when numba is installed) run here
+with NumPy too.
 """
-
-import threading
 
 import numpy as np
 import pytest
@@ -38,22 +36,11 @@ def backend(request, monkeypatch):
 
 
 @pytest.fixture(params=["kept", "rebuilt"])
-def split(request, monkeypatch):
-    """Two threads, whatever the batch size and BLAS setting; the window matrix kept or rebuilt per chunk."""
-    monkeypatch.setattr(conv, "KEEP_BYTES", 1 << 40 if request.param == "kept" else 0)
-    seen = set()
-    real_run = conv._run
-
-    def recording_run(groups, work):
-        def tagged(worker, chunks):
-            seen.add(threading.get_ident())
-            work(worker, chunks)
-        real_run(groups, tagged)
-
-    monkeypatch.setattr(conv, "_threads", lambda: 2)
-    monkeypatch.setattr(conv, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(conv, "_run", recording_run)
-    return seen
+def chunks(request, monkeypatch):
+    """The window matrix kept whole, or rebuilt in backward in chunks of about one sample."""
+    rebuilt = request.param == "rebuilt"
+    monkeypatch.setattr(conv, "KEEP_BYTES", 0 if rebuilt else 1 << 40)
+    return rebuilt
 
 
 def nchw(A):
@@ -69,8 +56,8 @@ CASES = [((5, 7, 7, 3), 4, 3, 1, "valid", "relu"), ((4, 8, 7, 1), 3, 5, 1, 2, "t
 
 
 @pytest.mark.parametrize("shape,filters,kernel,stride,padding,activation", CASES)
-def test_split_conv2d_matches_torch(backend, split, monkeypatch, shape, filters, kernel, stride, padding, activation,
-                                    rng):
+def test_chunked_conv2d_matches_torch(backend, chunks, monkeypatch, shape, filters, kernel, stride, padding,
+                                      activation, rng):
     X = rng.normal(size=shape)
     layer = Conv2D(filters, kernel, stride=stride, padding=padding, activation=activation, name="c")
     layer.build(shape[1:], np.random.default_rng(0), np.float64)
@@ -80,7 +67,7 @@ def test_split_conv2d_matches_torch(backend, split, monkeypatch, shape, filters,
     H = layer.forward(X, training=True).copy()
     G = rng.normal(size=H.shape)
     dX = layer.backward(G.copy())
-    assert len(split) == 2  # the main thread and a pool thread both worked
+    assert (len(layer._chunks(len(X))) > 1) == chunks
 
     tX = nchw(X).requires_grad_()
     tW = torch.tensor(nl.layers.kernel_to_torch(layer.W.value), requires_grad=True)
@@ -95,14 +82,13 @@ def test_split_conv2d_matches_torch(backend, split, monkeypatch, shape, filters,
 
 
 @pytest.mark.parametrize("shape,pool,stride", [((5, 8, 8, 3), 2, None), ((4, 9, 9, 2), 3, 2), ((3, 8, 7, 2), 2, 3)])
-def test_split_max_pool_matches_torch(backend, split, shape, pool, stride, rng):
+def test_max_pool_matches_torch(backend, shape, pool, stride, rng):
     X = np.round(rng.normal(size=shape), 1)  # ties: the first maximum in each window takes the gradient
     layer = MaxPool2D(pool, stride, name="p")
     layer.build(shape[1:], np.random.default_rng(0), np.float64)
     H = layer.forward(X, training=True).copy()
     G = rng.normal(size=H.shape)
     dX = layer.backward(G.copy())
-    assert len(split) == 2
     tX = nchw(X).requires_grad_()
     out = F.max_pool2d(tX, pool, stride=stride)
     (out * nchw(G)).sum().backward()
@@ -110,11 +96,10 @@ def test_split_max_pool_matches_torch(backend, split, shape, pool, stride, rng):
     np.testing.assert_allclose(dX, nhwc(tX.grad), rtol=0, atol=EXACT)
 
 
-def test_split_float32_training_step_equals_one_chunk(backend, monkeypatch, rng):
-    """A LeNet step in float32: split on two threads vs one piece, losses and weights within 1e-5."""
-    def trained(threads):
-        monkeypatch.setattr(conv, "_threads", lambda: threads)
-        monkeypatch.setattr(conv, "PARALLEL_BYTES", 0 if threads > 1 else 1 << 40)
+def test_chunked_float32_training_steps_equal_one_piece(backend, monkeypatch, rng):
+    """Three LeNet steps in float32: chunks of one sample vs one piece, losses and weights within 1e-5."""
+    def trained(keep_bytes):
+        monkeypatch.setattr(conv, "KEEP_BYTES", keep_bytes)
         m = nl.Sequential([Conv2D(6, 5, padding="same", activation="relu", input_shape=(16, 16, 1)), MaxPool2D(2),
                            Conv2D(8, 3, activation="relu"), MaxPool2D(2), nl.layers.Flatten(),
                            nl.layers.Dense(10, "softmax")], seed=0)
@@ -122,26 +107,13 @@ def test_split_float32_training_step_equals_one_chunk(backend, monkeypatch, rng)
         logs = [m.train_step(X[k:k + 32], y[k:k + 32])["loss"] for k in range(0, 96, 32)]
         return logs, m.get_weights()
 
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per chunk
     X = rng.random((96, 16, 16, 1)).astype(np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 96)]
-    (loss1, w1), (loss2, w2) = trained(1), trained(2)
+    (loss1, w1), (loss2, w2) = trained(1 << 40), trained(0)
     np.testing.assert_allclose(loss2, loss1, rtol=1e-5)
     for a, b in zip(w1, w2):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
-
-
-def test_a_failing_chunk_raises_after_every_thread_finished(monkeypatch):
-    monkeypatch.setattr(conv, "_threads", lambda: 2)
-    done = []
-
-    def work(worker, chunks):
-        if worker == 1:
-            raise ValueError("chunk failed")
-        done.append(worker)
-
-    with pytest.raises(ValueError, match="chunk failed"):
-        conv._run([[(0, 1)], [(1, 2)]], work)
-    assert done == [0]
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")

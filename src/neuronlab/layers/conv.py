@@ -14,17 +14,16 @@ one matrix product Z = cols · W. The backward pass is the same product transpos
 (:mod:`.conv_kernels`, as is max pooling), else one NumPy add per kernel offset, never a
 loop over pixels or samples.
 
-With several BLAS threads, training splits the batch among that many Python threads (each
-product then on one BLAS thread), so that the copies, the adds and the activation run in
-parallel too, not only the products. A large window matrix is not kept from forward to
-backward but built again in cache-sized chunks (``KEEP_BYTES``, ``CHUNK_BYTES``).
+In training, a large window matrix is not kept from forward to backward but built again in
+cache-sized chunks (``KEEP_BYTES``, ``CHUNK_BYTES``). Only the products use several threads
+(BLAS). Splitting the batch among Python threads as well was measured and dropped: with BLAS
+on 2 threads its idle worker spins between products and took the second core (a LeNet step
+at batch 64: 12.1 ms split vs 9.0-9.8 ms not split).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -49,9 +48,6 @@ _PREDICT_COLS = 1 << 22
 #: in 4 MB chunks 17.5-19.7 (1, 2 and 8 MB: 18.5-19.9).
 KEEP_BYTES = 1 << 24
 CHUNK_BYTES = 1 << 22
-#: a batch with less work than this (bytes of its window matrix) is not split among threads:
-#: handing a chunk to another thread costs tens of microseconds
-PARALLEL_BYTES = 1 << 18
 
 
 # -- layout helpers (the boundary with NCHW code such as PyTorch) -----------------------
@@ -100,94 +96,23 @@ def _offset(A: np.ndarray, i: int, j: int, sh: int, sw: int, Ho: int, Wo: int) -
     return A[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :]
 
 
-# -- chunks of the batch, and the threads that share them ----------------------------------
-_blas_libs = None   # threadpoolctl's BLAS controllers (() without threadpoolctl)
-_executor = None
-
-
-def _blas() -> tuple:
-    global _blas_libs
-    if _blas_libs is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - NumPy alone: one thread
-            _blas_libs = ()
-        else:
-            _blas_libs = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
-    return _blas_libs
-
-
-def _threads() -> int:
-    """Threads the layers may use now: the BLAS thread count (neuronlab.threads sets it per fit)."""
-    libs = _blas()
-    return max(1, min(lib.num_threads for lib in libs)) if libs else 1
-
-
-def _forget_executor():  # a forked child has none of its parent's threads
-    global _executor
-    _executor = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_executor)
-
-
-def _chunks(n: int, sample_bytes: int, chunk_bytes: int | None = None) -> list[list[tuple[int, int]]]:
-    """Rows [lo, hi) of a batch of n, grouped by worker: one group per thread, chunks of ``chunk_bytes``.
-
-    ``sample_bytes``: the work of one sample (a batch below ``PARALLEL_BYTES`` stays on one
-    thread); ``chunk_bytes`` None: one chunk per thread.
-    """
-    parts = 1 if n * sample_bytes < PARALLEL_BYTES else min(n, _threads())
+# -- chunks of the batch -------------------------------------------------------------------
+def _chunks(n: int, sample_bytes: int, chunk_bytes: int | None) -> list[tuple[int, int]]:
+    """Rows [lo, hi) of a batch of n in chunks of about ``chunk_bytes`` (None: one chunk)."""
     size = n if chunk_bytes is None else max(1, chunk_bytes // max(1, sample_bytes))
-    groups = []
-    for p in range(parts):
-        lo, hi = n * p // parts, n * (p + 1) // parts
-        groups.append([(a, min(hi, a + size)) for a in range(lo, hi, size)])
-    return groups
-
-
-def _run(groups, work) -> None:
-    """``work(worker, chunks)`` for each group; groups after the first on pool threads, BLAS on one thread each."""
-    global _executor
-    if len(groups) == 1:
-        work(0, groups[0])
-        return
-    libs = _blas()
-    saved = [lib.num_threads for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
-    if _executor is None or _executor._max_workers < len(groups) - 1:
-        _executor = ThreadPoolExecutor(len(groups) - 1, thread_name_prefix="neuronlab-conv")
-    try:
-        futures = [_executor.submit(work, w, g) for w, g in enumerate(groups[1:], 1)]
-        try:
-            work(0, groups[0])
-        finally:  # every worker writes into shared buffers: wait for all before leaving
-            errors = [f.exception() for f in futures]
-        for e in errors:
-            if e is not None:
-                raise e
-    finally:
-        for lib, k in zip(libs, saved):
-            lib.set_num_threads(k)
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
 
 class _Scratch:
-    """Per-worker buffers by name: ``get(worker, name, shape, dtype)``."""
+    """Scratch buffers by name: ``get(name, shape, dtype)``."""
 
-    __slots__ = ("_by_worker",)
+    __slots__ = ("_named",)
 
     def __init__(self):
-        self._by_worker: list[dict[str, Buffers]] = []
+        self._named: dict[str, Buffers] = {}
 
-    def get(self, worker: int, name: str, shape, dtype) -> np.ndarray:
-        return self.buffers(worker, name).get(shape, dtype)
-
-    def buffers(self, worker: int, name: str) -> Buffers:
-        while len(self._by_worker) <= worker:
-            self._by_worker.append({})
-        return self._by_worker[worker].setdefault(name, Buffers())
+    def get(self, name: str, shape, dtype) -> np.ndarray:
+        return self._named.setdefault(name, Buffers()).get(shape, dtype)
 
 
 def _activate(act, Z, out) -> None:
@@ -198,12 +123,12 @@ def _activate(act, Z, out) -> None:
         np.copyto(target, H)
 
 
-def _matmul_into(A, B, acc, first: bool, scratch: _Scratch, worker: int) -> None:
+def _matmul_into(A, B, acc, first: bool, scratch: _Scratch) -> None:
     """acc = A @ B on the first chunk, acc += A @ B after it."""
     if first:
         np.matmul(A, B, out=acc)
     else:
-        tmp = scratch.get(worker, "tmp" + str(acc.ndim), acc.shape, acc.dtype)
+        tmp = scratch.get("tmp" + str(acc.ndim), acc.shape, acc.dtype)
         np.matmul(A, B, out=tmp)
         acc += tmp
 
@@ -413,7 +338,7 @@ class Conv2D(WithActivation, _Spatial2D):
         return self._train_backward(dZ, None)
 
     def _chunks(self, n):
-        """One chunk per thread when the window matrix is kept, else chunks of CHUNK_BYTES of it."""
+        """One chunk when the window matrix is kept, else chunks of CHUNK_BYTES of it."""
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
         sample = Ho * Wo * (kh * kw * self._channels + 1) * np.dtype(self.dtype).itemsize
@@ -432,7 +357,7 @@ class Conv2D(WithActivation, _Spatial2D):
         Z = self._out.get((n, Ho, Wo, F), self.dtype)
         H = Z if act is None or not act.uses_Z else self._h_buffer.get(Z.shape, Z.dtype)
         self.xp = self._padded_copy(X)
-        self._keep_cols = self._channels == 1 or n * Ho * Wo * K * np.dtype(self.dtype).itemsize <= KEEP_BYTES
+        self._keep_cols = n * Ho * Wo * K * np.dtype(self.dtype).itemsize <= KEEP_BYTES
         if self._channels == 1:
             WB = self._wb.get((K + 1, F), self.dtype)
             WB[:K] = self.W.value.reshape(K, F)
@@ -440,16 +365,13 @@ class Conv2D(WithActivation, _Spatial2D):
         else:
             WB = self.W.value.reshape(K, F)
 
-        def work(worker, chunks):
-            for lo, hi in chunks:
-                z = Z[lo:hi].reshape(-1, F)
-                np.matmul(self._chunk_cols(lo, hi, worker), WB, out=z)
-                if self._channels != 1:
-                    z += self.B.value
-                if act is not None:
-                    _activate(act, Z[lo:hi], None if H is Z else H[lo:hi])
-
-        _run(self._chunks(n), work)
+        for lo, hi in self._chunks(n):
+            z = Z[lo:hi].reshape(-1, F)
+            np.matmul(self._chunk_cols(lo, hi), WB, out=z)
+            if self._channels != 1:
+                z += self.B.value
+            if act is not None:
+                _activate(act, Z[lo:hi], None if H is Z else H[lo:hi])
         self.x_shape = X.shape
         if act is None:
             return Z
@@ -469,19 +391,22 @@ class Conv2D(WithActivation, _Spatial2D):
         Xp[:, pt:pt + h, pl:pl + w] = X
         return Xp
 
-    def _chunk_cols(self, lo, hi, worker, build=True) -> np.ndarray:
+    def _chunk_cols(self, lo, hi, build=True) -> np.ndarray:
         """The window matrix of samples lo:hi, (m·Ho·Wo, kh·kw·c_in [+ 1]); ``build``: write it first.
 
         Kept for backward (``_keep_cols``): the batch's matrix in the layer's buffer, built in
-        forward. Otherwise it is built in the worker's chunk buffer each time it is needed.
+        forward. Otherwise it is built in a chunk-sized buffer each time it is needed.
         One channel: built per kernel offset from whole image rows, as the transpose of a
         C-ordered array (BLAS reads either order), with a last row of ones for the bias.
         """
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
         n, m, Xp = self.xp.shape[0], hi - lo, self.xp[lo:hi]
-        if self._channels == 1:  # always kept
-            cols = self._cols.get((kh * kw + 1, n, Ho, Wo), self.dtype)[:, lo:hi]
+        if self._channels == 1:
+            if self._keep_cols:
+                cols = self._cols.get((kh * kw + 1, n, Ho, Wo), self.dtype)[:, lo:hi]
+            else:
+                cols, build = self._scratch.get("cols", (kh * kw + 1, m, Ho, Wo), self.dtype), True
             if build:
                 for k in range(kh * kw):
                     i, j = divmod(k, kw)
@@ -492,13 +417,13 @@ class Conv2D(WithActivation, _Spatial2D):
         if self._keep_cols:
             cols = self._cols.get((n, *shape), self.dtype)[lo:hi]
         else:
-            cols, build = self._scratch.get(worker, "cols", (m, *shape), self.dtype), True
+            cols, build = self._scratch.get("cols", (m, *shape), self.dtype), True
         if build:
             np.copyto(cols, _windows(Xp, kh, kw, *self.stride, Ho, Wo))
         return cols.reshape(m * Ho * Wo, -1)
 
     def _train_backward(self, dG, act):
-        """∂C/∂W = colsᵀ ∂C/∂Z and ∂C/∂B = Σ ∂C/∂Z summed over chunks (per thread, then the threads); ∂C/∂X."""
+        """∂C/∂W = colsᵀ ∂C/∂Z and ∂C/∂B = Σ ∂C/∂Z, summed over the chunks; ∂C/∂X by col2im."""
         n = dG.shape[0]
         F, c = self.filters, self._channels
         kh, kw = self.kernel_size
@@ -508,46 +433,37 @@ class Conv2D(WithActivation, _Spatial2D):
         pt, pb, pl, pr = self.pads
         dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype) if self.needs_input_grad else None
         Wt = self.W.value.reshape(kh * kw, c, F).transpose(0, 2, 1)
-        groups = self._chunks(n)
-
-        def work(worker, chunks):
-            gW = self._scratch.get(worker, "gW", (rows, F), self.dtype)
-            gB = self._scratch.get(worker, "gB", (F,), self.dtype)
-            for first, (lo, hi) in zip([True] + [False] * len(chunks), chunks):
-                dZ = dG[lo:hi]
-                if act is not None:
-                    dZ = act.backward(dZ, None if self.Z is None else self.Z[lo:hi], self.H[lo:hi])
-                dZ2 = dZ.reshape(-1, F)
-                _matmul_into(self._chunk_cols(lo, hi, worker, build=False).T, dZ2, gW, first, self._scratch, worker)
-                if c != 1:
-                    ones = self._scratch.get(worker, "ones", (dZ2.shape[0],), self.dtype)
-                    ones.fill(1)  # Σ over pixels and samples as a product: a sum over axis 0 is slower
-                    _matmul_into(ones, dZ2, gB, first, self._scratch, worker)
-                if dXp is not None:
-                    self._col2im(dZ2, Wt, dXp[lo:hi], worker)
-
-        _run(groups, work)
-        gW, gB = (self._scratch.get(0, name, shape, self.dtype) for name, shape in (("gW", (rows, F)), ("gB", (F,))))
-        for worker in range(1, len(groups)):
-            gW += self._scratch.get(worker, "gW", (rows, F), self.dtype)
-            gB += self._scratch.get(worker, "gB", (F,), self.dtype)
+        gW = self._scratch.get("gW", (rows, F), self.dtype)
+        gB = self._scratch.get("gB", (F,), self.dtype)
+        for index, (lo, hi) in enumerate(self._chunks(n)):
+            dZ = dG[lo:hi]
+            if act is not None:
+                dZ = act.backward(dZ, None if self.Z is None else self.Z[lo:hi], self.H[lo:hi])
+            dZ2 = dZ.reshape(-1, F)
+            _matmul_into(self._chunk_cols(lo, hi, build=False).T, dZ2, gW, index == 0, self._scratch)
+            if c != 1:
+                ones = self._scratch.get("ones", (dZ2.shape[0],), self.dtype)
+                ones.fill(1)  # Σ over pixels and samples as a product: a sum over axis 0 is slower
+                _matmul_into(ones, dZ2, gB, index == 0, self._scratch)
+            if dXp is not None:
+                self._col2im(dZ2, Wt, dXp[lo:hi])
         np.copyto(self.W.grad.reshape(K, F), gW[:K])
         np.copyto(self.B.grad, gW[K] if c == 1 else gB)
         return None if dXp is None else dXp[:, pt:pt + h, pl:pl + w, :]
 
-    def _col2im(self, dZ2, Wt, dXp, worker):
+    def _col2im(self, dZ2, Wt, dXp):
         """∂C/∂X of one chunk: ∂C/∂cols for each kernel offset (one batched product), added back per offset."""
         m = dXp.shape[0]
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
         compiled = _kernels()
         if compiled is not None:  # one product (m·Ho·Wo, F)·(F, kh·kw·c_in), then compiled adds
-            dcols = self._scratch.get(worker, "dcols", (dZ2.shape[0], kh * kw * self._channels), self.dtype)
+            dcols = self._scratch.get("dcols", (dZ2.shape[0], kh * kw * self._channels), self.dtype)
             np.matmul(dZ2, self.W.value.reshape(-1, self.filters).T, out=dcols)
             compiled.col2im(dcols, kh, kw, *self.stride, Ho, Wo, dXp)
             return
         # NumPy: the batched product gives each offset's (m·Ho·Wo, c_in) block contiguous, for long adds
-        dcols = self._scratch.get(worker, "dcols", (kh * kw, dZ2.shape[0], self._channels), self.dtype)
+        dcols = self._scratch.get("dcols", (kh * kw, dZ2.shape[0], self._channels), self.dtype)
         np.matmul(dZ2, Wt, out=dcols)
         dXp.fill(0)
         for k in range(kh * kw):
@@ -646,16 +562,11 @@ class MaxPool2D(_Pool2D):
         else:
             masks = self._masks.get((len(self._offsets()), *shape), np.bool_)
 
-        def work(worker, chunks):
-            for lo, hi in chunks:
-                if compiled is not None:
-                    compiled.max_pool_forward(X[lo:hi], *self.pool_size, *self.stride, H[lo:hi], masks[lo:hi])
-                    continue
-                self._max(X[lo:hi], H[lo:hi])
-                taken = self._scratch.get(worker, "taken", (hi - lo, *self.output_shape), np.bool_)
-                self._first_max_masks(X[lo:hi], H[lo:hi], masks[:, lo:hi], taken)
-
-        _run(_chunks(X.shape[0], X[:1].nbytes), work)
+        if compiled is not None:
+            compiled.max_pool_forward(X, *self.pool_size, *self.stride, H, masks)
+        else:
+            self._max(X, H)
+            self._first_max_masks(X, H, masks, self._scratch.get("taken", shape, np.bool_))
         self.masks, self.x_shape, self._compiled = masks, X.shape, compiled is not None
         return H
 
@@ -678,25 +589,19 @@ class MaxPool2D(_Pool2D):
         (ph, pw), (sh, sw) = self.pool_size, self.stride
         Ho, Wo, _ = self.output_shape
 
-        def work(worker, chunks):
-            for lo, hi in chunks:
-                if self._compiled:
-                    _kernels().max_pool_backward(dH[lo:hi], self.masks[lo:hi], ph, pw, sh, sw, dX[lo:hi])
-                    continue
-                dx, g, masks = dX[lo:hi], dH[lo:hi], self.masks[:, lo:hi]
-                if (sh, sw) == (ph, pw):  # windows tile the input: each pixel in at most one window
-                    dx[:, Ho * ph:] = 0
-                    dx[:, :, Wo * pw:] = 0
-                    for k, (i, j) in enumerate(self._offsets()):
-                        np.multiply(g, masks[k], out=self._view(dx, i, j))
-                    continue
-                dx.fill(0)
-                tmp = self._scratch.get(worker, "tmp", g.shape, self.dtype)
-                for k, (i, j) in enumerate(self._offsets()):
-                    np.multiply(g, masks[k], out=tmp)
-                    self._view(dx, i, j)[...] += tmp
-
-        _run(_chunks(dH.shape[0], dX[:1].nbytes), work)
+        if self._compiled:
+            _kernels().max_pool_backward(dH, self.masks, ph, pw, sh, sw, dX)
+        elif (sh, sw) == (ph, pw):  # windows tile the input: each pixel in at most one window
+            dX[:, Ho * ph:] = 0
+            dX[:, :, Wo * pw:] = 0
+            for k, (i, j) in enumerate(self._offsets()):
+                np.multiply(dH, self.masks[k], out=self._view(dX, i, j))
+        else:
+            dX.fill(0)
+            tmp = self._scratch.get("tmp", dH.shape, self.dtype)
+            for k, (i, j) in enumerate(self._offsets()):
+                np.multiply(dH, self.masks[k], out=tmp)
+                self._view(dX, i, j)[...] += tmp
         return dX
 
     def predict(self, X):

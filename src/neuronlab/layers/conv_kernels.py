@@ -6,7 +6,7 @@ so these two steps took about a quarter of a LeNet training step. Compiled, they
 loops. The products stay with BLAS. Without numba — or with ``NEURONLAB_NUMBA=0`` —
 :mod:`neuronlab.layers.conv` runs its NumPy code, which computes the same numbers.
 
-The kernels release the GIL, so that the threads of ``conv._run`` run them side by side.
+The kernels release the GIL (``nogil``): other Python threads may run meanwhile.
 """
 
 from __future__ import annotations
