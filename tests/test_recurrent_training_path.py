@@ -78,3 +78,27 @@ def test_float32_parity_at_the_benchmark_shapes(kind, rng):
         close(layer.B.grad, mod.bias_ih_l0.grad, 1e-5)
     else:
         close(layer.Bhn.grad, mod.bias_hh_l0.grad[2 * 64:], 1e-5)
+
+
+@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("T", [1, 2])
+def test_one_and_two_steps_match_torch(kind, T, rng):
+    """The first step skips H_0 = 0 in its products: T = 1 and 2 against torch, float64."""
+    layer = layer_of(kind, 5, 3, np.float64)
+    mod = torch_twin(layer, kind, rng)
+    X = rng.normal(size=(4, T, 3))
+    R = rng.normal(size=(4, T, 5))
+    out = layer.forward(X, training=True)
+    dX = layer.backward(R)
+    Xt = torch.tensor(X, requires_grad=True)
+    out_t = mod(Xt)[0]
+    (out_t * torch.tensor(R)).sum().backward()
+    close(out, out_t)
+    close(dX, Xt.grad)
+    close(layer.W.grad, mod.weight_ih_l0.grad.T)
+    close(layer.U.grad, mod.weight_hh_l0.grad.T)
+    if kind == "lstm":
+        close(layer.B.grad, mod.bias_ih_l0.grad)
+    else:
+        close(layer.B.grad[2 * 5:], mod.bias_ih_l0.grad[2 * 5:])
+        close(layer.Bhn.grad, mod.bias_hh_l0.grad[2 * 5:])

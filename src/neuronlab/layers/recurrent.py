@@ -60,6 +60,22 @@ def _sigmoid_via_tanh(Z: np.ndarray) -> np.ndarray:
     return Z
 
 
+def _add_step_grad(G: np.ndarray, Gt: np.ndarray, dz: np.ndarray, S_t: np.ndarray, t: int, T: int, k: int):
+    """G += ∂C/∂Z_tᵀ S_tᵀ for the backward loop (t = T-1 down to 0): the first step writes G.
+
+    At t = 0 the rows of S_0 from ``k`` on hold H_0 = 0, so only the first k columns are formed.
+    """
+    rows = S_t if t > 0 else S_t[:k]
+    if t == T - 1:
+        if t == 0:
+            G[:, k:] = 0.0
+        np.matmul(dz, rows.T, out=G[:, :rows.shape[0]])
+        return
+    out = Gt[:, :rows.shape[0]]
+    np.matmul(dz, rows.T, out=out)
+    G[:, :rows.shape[0]] += out
+
+
 class Recurrent(Layer):
     """Shared machinery: arguments, parameters W, U, B, shape checks and configs.
 
@@ -402,7 +418,10 @@ class LSTM(Recurrent):
         for t in range(T):
             a = A[t]
             z = a[:4 * u]
-            np.matmul(M, S[t], out=z)
+            if t:
+                np.matmul(M, S[t], out=z)
+            else:                                       # H_0 = 0: only [W; B] ᵀ [X_0ᵀ; 1]
+                np.matmul(M[:, :d + 1], S[0, :d + 1], out=z)
             np.tanh(z, out=z)
             sig = a[:3 * u]
             sig *= 0.5
@@ -469,14 +488,15 @@ class LSTM(Recurrent):
             np.subtract(1.0, D[3 * u:], out=D[3 * u:])         # tanh' = 1 - G²
             dz *= D                                            # → ∂C/∂Z_tᵀ
             dc *= a[2 * u:3 * u]                               # ∂C/∂C_{t-1} through the cell
-            np.matmul(dz, S[t].T, out=G if t == T - 1 else Gt)
-            if t < T - 1:
-                G += Gt
+            _add_step_grad(G, Gt, dz, S[t], t, T, d + 1)
             if dS is None:
-                np.matmul(MT[d + 1:], dz, out=dh)              # ∂C/∂H_{t-1}ᵀ
-            else:
+                if t:                                          # ∂C/∂H_0 is not needed
+                    np.matmul(MT[d + 1:], dz, out=dh)          # ∂C/∂H_{t-1}ᵀ
+            elif t:
                 np.matmul(MT, dz, out=dS[t])                   # [∂C/∂X_tᵀ; ·; ∂C/∂H_{t-1}ᵀ]
                 dh = dS[t, d + 1:]
+            else:
+                np.matmul(MT[:d], dz, out=dS[0, :d])
         self._store_grads(G, d)
         return None if dS is None else dS[:, :d].transpose(2, 0, 1)
 
@@ -562,7 +582,10 @@ class GRU(Recurrent):
         np.matmul(MxT.T, S[:T, :d + 1], out=A)
         for t in range(T):
             a, hu = A[t], HU[t]
-            np.matmul(Mh, S[t, d:], out=hu)
+            if t:
+                np.matmul(Mh, S[t, d:], out=hu)
+            else:                                       # H_0 = 0: [0; 0; Bhn]
+                hu[...] = MhT[0][:, None]
             rz = a[:2 * u]
             rz += hu[:2 * u]
             np.tanh(rz, out=rz)
@@ -638,13 +661,12 @@ class GRU(Recurrent):
             np.multiply(dz[:u], R, out=dz[3 * u:])             # δn ⊙ R
             np.multiply(dz[:u], HU[t, 2 * u:], out=dz[u:2 * u])  # ∂C/∂R
             dz[u:3 * u] *= D                                   # δr, δz
-            np.matmul(dz, S[t].T, out=G if t == T - 1 else Gt)
-            if t < T - 1:
-                G += Gt
+            _add_step_grad(G, Gt, dz, S[t], t, T, d + 1)
             if Wp is not None:
                 np.matmul(Wp, dz[:3 * u], out=dXT[t])
-            np.matmul(U, dz[u:], out=dh)
-            dh += hz                                           # ∂C/∂H_{t-1}
+            if t:                                              # ∂C/∂H_0 is not needed
+                np.matmul(U, dz[u:], out=dh)
+                dh += hz                                       # ∂C/∂H_{t-1}
         self.W.grad[:, 2 * u:] = G[:u, :d].T
         self.W.grad[:, :2 * u] = G[u:3 * u, :d].T
         self.B.grad[2 * u:] = G[:u, d]
