@@ -1,17 +1,32 @@
 """The LSTM's and GRU's training path (feature-major buffers, fused per-step products).
 
 Reused buffers across batch sizes and sequence lengths, the path without ∂C/∂X, and float32
-parity with PyTorch at the benchmark's shapes (summation order differs from torch's).
+parity with PyTorch at the benchmark's shapes (summation order differs from torch's). The
+LSTM's step loops run compiled (numba, optional) or in NumPy; the parity tests here run both
+(``test_recurrent.py`` runs whichever is installed).
 """
 
 import numpy as np
 import pytest
 import torch
 
+import neuronlab.layers.recurrent as recurrent
 from neuronlab.layers import GRU, LSTM
 from test_recurrent import close, torch_twin
 
 CELLS = {"lstm": LSTM, "gru": GRU}
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request, monkeypatch):
+    """The LSTM's step loops in NumPy (kernels off) or compiled by numba (a test dependency)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(recurrent, "_loaded", False)
+    else:
+        monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
+        monkeypatch.setattr(recurrent, "_loaded", None)
+        assert recurrent._kernels() is not None
+    return request.param
 
 
 def layer_of(kind, units, d, dtype, return_sequences=True, seed=0):
@@ -29,7 +44,7 @@ def step(layer, X, R):
 
 
 @pytest.mark.parametrize("kind", CELLS)
-def test_buffers_reused_across_shapes_give_the_same_results(kind, rng):
+def test_buffers_reused_across_shapes_give_the_same_results(kind, backend, rng):
     layer = layer_of(kind, 5, 3, np.float64)
     shapes = [(4, 6), (2, 3), (1, 1), (4, 6)]
     data = [(rng.normal(size=(n, T, 3)), rng.normal(size=(n, T, 5))) for n, T in shapes]
@@ -59,7 +74,7 @@ def test_without_input_gradient_the_parameter_gradients_are_unchanged(kind, retu
 
 
 @pytest.mark.parametrize("kind", CELLS)
-def test_float32_parity_at_the_benchmark_shapes(kind, rng):
+def test_float32_parity_at_the_benchmark_shapes(kind, backend, rng):
     """Sequential-MNIST shapes (T = 28, d = 28), batch 64, 64 units: float32 within 1e-5 of torch float64."""
     layer = layer_of(kind, 64, 28, np.float32, return_sequences=False)
     mod = torch_twin(layer, kind, rng)
@@ -82,7 +97,7 @@ def test_float32_parity_at_the_benchmark_shapes(kind, rng):
 
 @pytest.mark.parametrize("kind", CELLS)
 @pytest.mark.parametrize("T", [1, 2])
-def test_one_and_two_steps_match_torch(kind, T, rng):
+def test_one_and_two_steps_match_torch(kind, T, backend, rng):
     """The first step skips H_0 = 0 in its products: T = 1 and 2 against torch, float64."""
     layer = layer_of(kind, 5, 3, np.float64)
     mod = torch_twin(layer, kind, rng)
@@ -102,3 +117,20 @@ def test_one_and_two_steps_match_torch(kind, T, rng):
     else:
         close(layer.B.grad[2 * 5:], mod.bias_ih_l0.grad[2 * 5:])
         close(layer.Bhn.grad, mod.bias_hh_l0.grad[2 * 5:])
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_compiled_and_numpy_lstm_steps_agree(return_sequences, monkeypatch, rng):
+    """The numba loops and the NumPy calls compute the same numbers (to rounding), float64 and float32."""
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-6)):
+        X = rng.normal(size=(6, 9, 4)).astype(dtype)
+        R = rng.normal(size=(6, 9, 7) if return_sequences else (6, 7)).astype(dtype)
+        runs = []
+        for loaded in (False, None):
+            monkeypatch.setattr(recurrent, "_loaded", loaded)
+            monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
+            runs.append(step(layer_of("lstm", 7, 4, dtype, return_sequences), X, R))
+        assert recurrent._kernels() is not None
+        (out_a, dX_a, g_a), (out_b, dX_b, g_b) = runs
+        for a, b in zip([out_a, dX_a, *g_a], [out_b, dX_b, *g_b]):
+            close(a, b, tol)

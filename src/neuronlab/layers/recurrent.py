@@ -31,6 +31,8 @@ vanishes along a tanh RNN and survives along the LSTM's cell state.
 from __future__ import annotations
 
 import math
+import os
+import types
 
 import numpy as np
 
@@ -58,6 +60,65 @@ def _sigmoid_via_tanh(Z: np.ndarray) -> np.ndarray:
     Z *= 0.5
     Z += 0.5
     return Z
+
+
+def _kernels():
+    """numba-compiled LSTM step loops (``pip install neuronlab[fast]``), or None without numba.
+
+    NumPy spends most of an LSTM step's element-wise time in separate passes over (u, n)
+    slabs that no longer sit in cache; one compiled loop reads each value once. tanh stays
+    with NumPy (vectorised; a compiled loop would call the scalar libm tanh). The NumPy path
+    computes the same numbers; ``NEURONLAB_NUMBA=0`` selects it. Compiled on first use.
+    """
+    global _loaded
+    if _loaded is None:
+        _loaded = False
+        if os.environ.get("NEURONLAB_NUMBA", "").strip() != "0":
+            try:
+                import numba
+            except ImportError:
+                pass
+            else:
+                _loaded = _compile(numba)
+    return _loaded or None
+
+
+_loaded = None
+
+
+def _compile(numba):
+    jit = numba.njit(nogil=True, cache=True)
+
+    @jit
+    def lstm_cell_forward(a, c_next, half):
+        """Rows (o, i, f) of a: tanh(z/2) → σ(z) = tanh(z/2)/2 + 1/2; C_t = F ⊙ C_{t-1} + I ⊙ G."""
+        u, n = c_next.shape
+        for k in range(u):
+            for j in range(n):
+                o = half * a[k, j] + half
+                i = half * a[u + k, j] + half
+                f = half * a[2 * u + k, j] + half
+                a[k, j] = o
+                a[u + k, j] = i
+                a[2 * u + k, j] = f
+                c_next[k, j] = f * a[4 * u + k, j] + i * a[3 * u + k, j]
+
+    @jit
+    def lstm_step_backward(a, tc, dh, dc, dz):
+        """∂C/∂C_t = dc + ∂C/∂H_t ⊙ O(1 - tanh² C_t); ∂C/∂Z_tᵀ rows (o, i, f, g); dc ← ∂C/∂C_t ⊙ F."""
+        u, n = tc.shape
+        for k in range(u):
+            for j in range(n):
+                o, i, f, g = a[k, j], a[u + k, j], a[2 * u + k, j], a[3 * u + k, j]
+                t, e = tc[k, j], dh[k, j]
+                c = dc[k, j] + e * (o - o * t * t)
+                dz[k, j] = e * t * (o - o * o)
+                dz[u + k, j] = c * g * (i - i * i)
+                dz[2 * u + k, j] = c * a[4 * u + k, j] * (f - f * f)
+                dz[3 * u + k, j] = c * (i - i * g * g)
+                dc[k, j] = c * f
+
+    return types.SimpleNamespace(lstm_cell_forward=lstm_cell_forward, lstm_step_backward=lstm_step_backward)
 
 
 def _add_step_grad(G: np.ndarray, Gt: np.ndarray, dz: np.ndarray, S_t: np.ndarray, t: int, T: int, k: int):
@@ -415,6 +476,7 @@ class LSTM(Recurrent):
         MT = self._stacked_weights("MTh")
         MT[:, :3 * u] *= 0.5
         M = MT.T                                    # (4u, d + 1 + u), Fortran order: BLAS reads it as is
+        kern, half = _kernels(), self.dtype.type(0.5)
         for t in range(T):
             a = A[t]
             z = a[:4 * u]
@@ -423,18 +485,42 @@ class LSTM(Recurrent):
             else:                                       # H_0 = 0: only [W; B] ᵀ [X_0ᵀ; 1]
                 np.matmul(M[:, :d + 1], S[0, :d + 1], out=z)
             np.tanh(z, out=z)
-            sig = a[:3 * u]
-            sig *= 0.5
-            sig += 0.5
-            np.multiply(a[u:3 * u], a[3 * u:], out=ic)          # I ⊙ G, F ⊙ C_{t-1}
             c = A[t + 1, 4 * u:]
-            np.add(ic[:u], ic[u:], out=c)                       # C_t
+            if kern is not None:
+                kern.lstm_cell_forward(a, c, half)
+            else:
+                sig = a[:3 * u]
+                sig *= 0.5
+                sig += 0.5
+                np.multiply(a[u:3 * u], a[3 * u:], out=ic)      # I ⊙ G, F ⊙ C_{t-1}
+                np.add(ic[:u], ic[u:], out=c)                   # C_t
             np.tanh(c, out=TC[t])
             np.multiply(a[:u], TC[t], out=S[t + 1, d + 1:])     # H_t = O ⊙ tanh(C_t)
         self.S, self.A, self.TC, self.n, self.T = S, A, TC, n, T
         self.H = S[:, d + 1:].transpose(0, 2, 1)    # (T + 1, n, u) views: H[t] = H_t, C[t] = C_t
         self.C = A[:, 4 * u:].transpose(0, 2, 1)
         return self._output(self.H[1:])
+
+    @staticmethod
+    def _step_backward(a, tc, h, dh, dc, dz, D, tmp):
+        """One step's element-wise backward in NumPy (the compiled ``lstm_step_backward`` does the same).
+
+        dc in: ∂C/∂C_{t+1} ⊙ F_{t+1}; out: ∂C/∂C_t ⊙ F_t. dz out: ∂C/∂Z_tᵀ, rows (o, i, f, g).
+        """
+        u, n = tc.shape
+        np.multiply(h, tc, out=tmp)
+        np.subtract(a[:u], tmp, out=tmp)                   # O ⊙ (1 - tanh² C_t) = O - H_t ⊙ tanh C_t
+        tmp *= dh
+        dc += tmp                                          # ∂C/∂C_t
+        np.multiply(dh, tc, out=dz[:u])                    # ∂C/∂O = ∂C/∂H_t ⊙ tanh C_t
+        np.multiply(a[3 * u:].reshape(2, u, n), dc, out=dz[u:3 * u].reshape(2, u, n))  # ∂C/∂I, ∂C/∂F
+        np.multiply(dc, a[u:2 * u], out=dz[3 * u:])        # ∂C/∂G = ∂C/∂C_t ⊙ I
+        np.multiply(a[:3 * u], a[:3 * u], out=D[:3 * u])
+        np.subtract(a[:3 * u], D[:3 * u], out=D[:3 * u])   # σ' = S - S²
+        np.multiply(a[3 * u:4 * u], a[3 * u:4 * u], out=D[3 * u:])
+        np.subtract(1.0, D[3 * u:], out=D[3 * u:])         # tanh' = 1 - G²
+        dz *= D                                            # → ∂C/∂Z_tᵀ
+        dc *= a[2 * u:3 * u]                               # ∂C/∂C_{t-1} through the cell
 
     def backward(self, dH):
         """BPTT, one step at a time in reverse, feature-major as the forward pass.
@@ -469,25 +555,16 @@ class LSTM(Recurrent):
         dc = self._get("dc", (u, n))
         tmp = self._get("tmpb", (u, n))
         dc[...] = 0.0
-        dIF = dz[u:3 * u].reshape(2, u, n)
+        kern = _kernels()
         for t in range(T - 1, -1, -1):
             if dHs is not None:
                 dh += dHs[t]
             self._record(t, dh)
             a, tc = A[t], TC[t]
-            np.multiply(S[t + 1, d + 1:], tc, out=tmp)
-            np.subtract(a[:u], tmp, out=tmp)                   # O ⊙ (1 - tanh² C_t)
-            tmp *= dh
-            dc += tmp                                          # ∂C/∂C_t
-            np.multiply(dh, tc, out=dz[:u])                    # ∂C/∂O = ∂C/∂H_t ⊙ tanh C_t
-            np.multiply(a[3 * u:].reshape(2, u, n), dc, out=dIF)  # ∂C/∂I, ∂C/∂F = ∂C/∂C_t ⊙ (G, C_{t-1})
-            np.multiply(dc, a[u:2 * u], out=dz[3 * u:])        # ∂C/∂G = ∂C/∂C_t ⊙ I
-            np.multiply(a[:3 * u], a[:3 * u], out=D[:3 * u])
-            np.subtract(a[:3 * u], D[:3 * u], out=D[:3 * u])   # σ' = S - S²
-            np.multiply(a[3 * u:4 * u], a[3 * u:4 * u], out=D[3 * u:])
-            np.subtract(1.0, D[3 * u:], out=D[3 * u:])         # tanh' = 1 - G²
-            dz *= D                                            # → ∂C/∂Z_tᵀ
-            dc *= a[2 * u:3 * u]                               # ∂C/∂C_{t-1} through the cell
+            if kern is not None:
+                kern.lstm_step_backward(a, tc, dh, dc, dz)
+            else:
+                self._step_backward(a, tc, S[t + 1, d + 1:], dh, dc, dz, D, tmp)
             _add_step_grad(G, Gt, dz, S[t], t, T, d + 1)
             if dS is None:
                 if t:                                          # ∂C/∂H_0 is not needed
