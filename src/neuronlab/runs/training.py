@@ -10,7 +10,7 @@ import csv
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -118,6 +118,9 @@ def _prepare(cfg, out_dir, resume, echo) -> _Run:
     run.Xt = shape_for(run.model, scaler.transform(Xt), "test")
     run.validation = ((run.Xt, yt) if not cfg["val_split"]
                       else (shape_for(run.model, scaler.transform(Xv), "validation"), yv))
+    # the raw arrays are not needed once scaled: MNIST's uint8 copies are 55 MB of the run's peak memory
+    run.data = replace(data, X_train=np.empty((0, *data.X_train.shape[1:]), data.X_train.dtype),
+                       X_test=np.empty((0, *data.X_test.shape[1:]), data.X_test.dtype))
     return run
 
 
