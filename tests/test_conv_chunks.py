@@ -162,3 +162,15 @@ def test_neuronlab_numba_0_switches_the_kernels_off(monkeypatch):
     monkeypatch.setattr(conv_kernels, "_loaded", None)
     monkeypatch.setenv("NEURONLAB_NUMBA", "0")
     assert conv_kernels.kernels() is None
+
+
+def test_without_numba_the_numpy_path_runs(monkeypatch, rng):
+    """numba missing (its import fails): no kernels, and a LeNet step still trains."""
+    monkeypatch.setitem(__import__("sys").modules, "numba", None)
+    monkeypatch.setattr(conv_kernels, "_loaded", None)
+    assert conv_kernels.kernels() is None
+    m = nl.Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 8, 1)), MaxPool2D(2),
+                       nl.layers.Flatten(), nl.layers.Dense(3, "softmax")], seed=0)
+    m.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.1))
+    logs = m.train_step(rng.random((6, 8, 8, 1)).astype(np.float32), np.eye(3, dtype=np.float32)[[0, 1, 2] * 2])
+    assert np.isfinite(logs["loss"]) and m.layers[1].masks.dtype == np.bool_

@@ -43,11 +43,12 @@ _PREDICT_COLS = 1 << 22
 #: a convolution whose window matrix (kh·kw·c_in times its input) is at most this large keeps it
 #: from forward to backward; a larger one is built again in backward, chunk by chunk, in a
 #: buffer of CHUNK_BYTES that stays in the core's cache, instead of going to memory and back.
-#: Measured on LeNet's second layer (5×5×16, one thread; forward + backward, CPU ms, 3 rounds):
-#: batch 64 (10 MB) kept 8.2-8.5, rebuilt 9.1-9.3; batch 128 (20 MB) kept 21.7-26.0, rebuilt
-#: in 4 MB chunks 17.5-19.7 (1, 2 and 8 MB: 18.5-19.9).
+#: Measured on LeNet (bench_cnn.py's network, one thread, CPU ms per step, 2 epochs of 6400 after one):
+#: batch 64 (second layer's matrix 10 MB) kept 10.2-10.3, rebuilt in 1 MB chunks 10.5; batch
+#: 128 (20 MB) rebuilt in chunks of 0.25 / 0.5 / 1 / 2 / 4 / 8 MB 23.2-23.6 / 20.6-20.7 /
+#: 20.6-21.8 / 23.0-23.4 / 22.9-24.1 / 24.9-25.2, kept 24.0-25.0.
 KEEP_BYTES = 1 << 24
-CHUNK_BYTES = 1 << 22
+CHUNK_BYTES = 1 << 20
 
 
 # -- layout helpers (the boundary with NCHW code such as PyTorch) -----------------------
