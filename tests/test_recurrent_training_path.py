@@ -2,7 +2,7 @@
 
 Reused buffers across batch sizes and sequence lengths, the path without ∂C/∂X, and float32
 parity with PyTorch at the benchmark's shapes (summation order differs from torch's). The
-LSTM's step loops run compiled (numba, optional) or in NumPy; the parity tests here run both
+step loops run compiled (numba, optional) or in NumPy; the parity tests here run both
 (``test_recurrent.py`` runs whichever is installed).
 """
 
@@ -19,7 +19,7 @@ CELLS = {"lstm": LSTM, "gru": GRU}
 
 @pytest.fixture(params=["numpy", "numba"])
 def backend(request, monkeypatch):
-    """The LSTM's step loops in NumPy (kernels off) or compiled by numba (a test dependency)."""
+    """The step loops in NumPy (kernels off) or compiled by numba (a test dependency)."""
     if request.param == "numpy":
         monkeypatch.setattr(recurrent, "_loaded", False)
     else:
@@ -119,8 +119,9 @@ def test_one_and_two_steps_match_torch(kind, T, backend, rng):
         close(layer.Bhn.grad, mod.bias_hh_l0.grad[2 * 5:])
 
 
+@pytest.mark.parametrize("kind", CELLS)
 @pytest.mark.parametrize("return_sequences", [True, False])
-def test_compiled_and_numpy_lstm_steps_agree(return_sequences, monkeypatch, rng):
+def test_compiled_and_numpy_steps_agree(kind, return_sequences, monkeypatch, rng):
     """The numba loops and the NumPy calls compute the same numbers (to rounding), float64 and float32."""
     for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-6)):
         X = rng.normal(size=(6, 9, 4)).astype(dtype)
@@ -129,7 +130,7 @@ def test_compiled_and_numpy_lstm_steps_agree(return_sequences, monkeypatch, rng)
         for loaded in (False, None):
             monkeypatch.setattr(recurrent, "_loaded", loaded)
             monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
-            runs.append(step(layer_of("lstm", 7, 4, dtype, return_sequences), X, R))
+            runs.append(step(layer_of(kind, 7, 4, dtype, return_sequences), X, R))
         assert recurrent._kernels() is not None
         (out_a, dX_a, g_a), (out_b, dX_b, g_b) = runs
         for a, b in zip([out_a, dX_a, *g_a], [out_b, dX_b, *g_b]):

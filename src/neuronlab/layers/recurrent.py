@@ -63,9 +63,9 @@ def _sigmoid_via_tanh(Z: np.ndarray) -> np.ndarray:
 
 
 def _kernels():
-    """numba-compiled LSTM step loops (``pip install neuronlab[fast]``), or None without numba.
+    """numba-compiled LSTM and GRU step loops (``pip install neuronlab[fast]``), or None without numba.
 
-    NumPy spends most of an LSTM step's element-wise time in separate passes over (u, n)
+    NumPy spends most of a step's element-wise time in separate passes over (u, n)
     slabs that no longer sit in cache; one compiled loop reads each value once. tanh stays
     with NumPy (vectorised; a compiled loop would call the scalar libm tanh). The NumPy path
     computes the same numbers; ``NEURONLAB_NUMBA=0`` selects it. Compiled on first use.
@@ -118,7 +118,47 @@ def _compile(numba):
                 dz[3 * u + k, j] = c * (i - i * g * g)
                 dc[k, j] = c * f
 
-    return types.SimpleNamespace(lstm_cell_forward=lstm_cell_forward, lstm_step_backward=lstm_step_backward)
+    @jit
+    def gru_gates_forward(a, hu, half):
+        """Rows (r, z) of a: tanh(z/2) → σ; rows n: X_t W_n + B_n + R ⊙ (U_n H_{t-1} + Bhn)."""
+        u, n = a.shape[0] // 3, a.shape[1]
+        for k in range(u):
+            for j in range(n):
+                r = half * a[k, j] + half
+                a[k, j] = r
+                a[u + k, j] = half * a[u + k, j] + half
+                a[2 * u + k, j] += r * hu[2 * u + k, j]
+
+    @jit
+    def gru_state_forward(a, h_prev, hn, h):
+        """hn = H_{t-1} - N; H_t = N + Z ⊙ hn."""
+        u, n = h.shape
+        for k in range(u):
+            for j in range(n):
+                nn = a[2 * u + k, j]
+                v = h_prev[k, j] - nn
+                hn[k, j] = v
+                h[k, j] = nn + a[u + k, j] * v
+
+    @jit
+    def gru_step_backward(a, hu, hn, dh, dz, hz):
+        """dz rows (δn, δr, δz, δn ⊙ R) of one step; hz = ∂C/∂H_t ⊙ Z (the direct path)."""
+        u, n = hz.shape
+        for k in range(u):
+            for j in range(n):
+                r, z, nn, e = a[k, j], a[u + k, j], a[2 * u + k, j], dh[k, j]
+                ez = e * z
+                dn = e - ez
+                dn = dn - dn * nn * nn
+                dz[k, j] = dn
+                dz[u + k, j] = dn * hu[2 * u + k, j] * (r - r * r)
+                dz[2 * u + k, j] = e * hn[k, j] * (z - z * z)
+                dz[3 * u + k, j] = dn * r
+                hz[k, j] = ez
+
+    return types.SimpleNamespace(lstm_cell_forward=lstm_cell_forward, lstm_step_backward=lstm_step_backward,
+                                 gru_gates_forward=gru_gates_forward, gru_state_forward=gru_state_forward,
+                                 gru_step_backward=gru_step_backward)
 
 
 def _add_step_grad(G: np.ndarray, Gt: np.ndarray, dz: np.ndarray, S_t: np.ndarray, t: int, T: int, k: int):
@@ -657,28 +697,53 @@ class GRU(Recurrent):
         MhT[:, :2 * u] *= 0.5
         Mh = MhT.T                                  # Fortran order: BLAS reads it as is
         np.matmul(MxT.T, S[:T, :d + 1], out=A)
+        kern, half = _kernels(), self.dtype.type(0.5)
         for t in range(T):
             a, hu = A[t], HU[t]
             if t:
                 np.matmul(Mh, S[t, d:], out=hu)
             else:                                       # H_0 = 0: [0; 0; Bhn]
                 hu[...] = MhT[0][:, None]
-            rz = a[:2 * u]
+            rz, N, h = a[:2 * u], a[2 * u:], S[t + 1, d + 1:]
             rz += hu[:2 * u]
             np.tanh(rz, out=rz)
+            if kern is not None:
+                kern.gru_gates_forward(a, hu, half)
+                np.tanh(N, out=N)
+                kern.gru_state_forward(a, S[t, d + 1:], HN[t], h)
+                continue
             rz *= 0.5
             rz += 0.5
             np.multiply(a[:u], hu[2 * u:], out=rn)             # R ⊙ (U_n H_{t-1} + Bhn)
-            N = a[2 * u:]
             N += rn
             np.tanh(N, out=N)
-            h = S[t + 1, d + 1:]
             np.subtract(S[t, d + 1:], N, out=HN[t])
             np.multiply(a[u:2 * u], HN[t], out=h)              # H_t = N + Z ⊙ (H_{t-1} - N)
             h += N
         self.S, self.A, self.HU, self.HN, self.n, self.T = S, A, HU, HN, n, T
         self.H = S[:, d + 1:].transpose(0, 2, 1)     # (T + 1, n, u) view: H[t] = H_t
         return self._output(self.H[1:])
+
+    @staticmethod
+    def _step_backward(a, hn_u, hn, dh, dz, hz, D, tn):
+        """One step's element-wise backward in NumPy (the compiled ``gru_step_backward`` does the same).
+
+        a: (R, Z, N); hn_u: U_n H_{t-1} + Bhn; hn: H_{t-1} - N. Out: dz rows (δn, δr, δz, δn ⊙ R),
+        hz = ∂C/∂H_t ⊙ Z.
+        """
+        u = hz.shape[0]
+        R, Z, N = a[:u], a[u:2 * u], a[2 * u:]
+        np.multiply(a[:2 * u], a[:2 * u], out=D)
+        np.subtract(a[:2 * u], D, out=D)                   # σ' of R and Z
+        np.multiply(dh, hn, out=dz[2 * u:3 * u])           # ∂C/∂Z
+        np.multiply(dh, Z, out=hz)                         # the direct path ∂C/∂H_t ⊙ Z
+        np.subtract(dh, hz, out=dz[:u])                    # ∂C/∂N
+        np.multiply(N, N, out=tn)
+        np.subtract(1.0, tn, out=tn)
+        dz[:u] *= tn                                       # δn
+        np.multiply(dz[:u], R, out=dz[3 * u:])             # δn ⊙ R
+        np.multiply(dz[:u], hn_u, out=dz[u:2 * u])         # ∂C/∂R
+        dz[u:3 * u] *= D                                   # δr, δz
 
     def backward(self, dH):
         """BPTT in reverse, feature-major. With ∂C/∂H_t (the gradient arriving at step t)::
@@ -721,23 +786,16 @@ class GRU(Recurrent):
         Gt = self._get("Gt", (4 * u, K))
         hz = self._get("hz", (u, n))
         tn = self._get("tn", (u, n))
+        kern = _kernels()
         for t in range(T - 1, -1, -1):
             if dHs is not None:
                 dh += dHs[t]
             self._record(t, dh)
             a = A[t]
-            R, Z, N = a[:u], a[u:2 * u], a[2 * u:]
-            np.multiply(a[:2 * u], a[:2 * u], out=D)
-            np.subtract(a[:2 * u], D, out=D)                   # σ' of R and Z
-            np.multiply(dh, HN[t], out=dz[2 * u:3 * u])        # ∂C/∂Z
-            np.multiply(dh, Z, out=hz)                         # the direct path ∂C/∂H_t ⊙ Z
-            np.subtract(dh, hz, out=dz[:u])                    # ∂C/∂N
-            np.multiply(N, N, out=tn)
-            np.subtract(1.0, tn, out=tn)
-            dz[:u] *= tn                                       # δn
-            np.multiply(dz[:u], R, out=dz[3 * u:])             # δn ⊙ R
-            np.multiply(dz[:u], HU[t, 2 * u:], out=dz[u:2 * u])  # ∂C/∂R
-            dz[u:3 * u] *= D                                   # δr, δz
+            if kern is not None:
+                kern.gru_step_backward(a, HU[t], HN[t], dh, dz, hz)
+            else:
+                self._step_backward(a, HU[t, 2 * u:], HN[t], dh, dz, hz, D, tn)
             _add_step_grad(G, Gt, dz, S[t], t, T, d + 1)
             if Wp is not None:
                 np.matmul(Wp, dz[:3 * u], out=dXT[t])
