@@ -16,6 +16,7 @@ neuronlab / PyTorch (target ≤ 1.3), test accuracy after the epoch, and where n
 goes: forward and backward time per layer, plus the loss and the optimizer step.
 
     python benchmarks/bench_cnn.py [--n 60000] [--batch 64] [--threads 1] [--repeat 2] [--profile-batches 50]
+                                   [--profile-clock cpu|wall]
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=2, help="epochs timed per library (best is kept)")
     ap.add_argument("--profile-batches", type=int, default=50, help="batches for the per-layer profile (0: skip)")
+    ap.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
+                    help="the profile's clock: CPU time of the process (default) or wall time")
     args = ap.parse_args(argv)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before numpy loads its BLAS
@@ -128,12 +131,17 @@ def main(argv=None):
           f"(target <= 1.3)")
 
     if args.profile_batches:
-        profile(nl, np, model, X, y, args.batch, args.profile_batches)
+        profile(nl, np, model, X, y, args.batch, args.profile_batches, args.profile_clock)
     return 0
 
 
-def profile(nl, np, model, X, y, batch, n_batches):
-    """Time each layer's forward and backward, the loss gradient and the optimizer step."""
+def profile(nl, np, model, X, y, batch, n_batches, clock_name="cpu"):
+    """Time each layer's forward and backward, the loss gradient and the optimizer step.
+
+    ``clock_name``: "cpu" (``time.process_time``, steadier on a shared machine; with 2 threads it
+    counts both, a spinning BLAS worker included) or "wall" (``time.perf_counter``).
+    """
+    clock = time.process_time if clock_name == "cpu" else time.perf_counter
     rng = np.random.default_rng(1)
     fwd = {la.name: 0.0 for la in model.layers}
     bwd = dict(fwd)
@@ -147,29 +155,29 @@ def profile(nl, np, model, X, y, batch, n_batches):
         H, Y = X[idx], y[idx]
         *hidden, last = model.layers   # the output layer hands Z to the loss (softmax + cross-entropy)
         for la in hidden:
-            t = time.perf_counter()
+            t = clock()
             H = la.forward(H, training=True)
-            fwd[la.name] += time.perf_counter() - t
-        t = time.perf_counter()
+            fwd[la.name] += clock() - t
+        t = clock()
         H = last.forward_z(H, training=True)
-        fwd[last.name] += time.perf_counter() - t
-        t = time.perf_counter()
+        fwd[last.name] += clock() - t
+        t = clock()
         G = criterion.gradient(H, Y)
-        other["loss gradient"] += time.perf_counter() - t
-        t = time.perf_counter()
+        other["loss gradient"] += clock() - t
+        t = clock()
         G = last.backward_z(G)
-        bwd[last.name] += time.perf_counter() - t
+        bwd[last.name] += clock() - t
         for la in reversed(hidden):
-            t = time.perf_counter()
+            t = clock()
             G = la.backward(G)
-            bwd[la.name] += time.perf_counter() - t
+            bwd[la.name] += clock() - t
             if G is None:
                 break
-        t = time.perf_counter()
+        t = clock()
         model.optimizer.step(params)
-        other["optimizer step"] += time.perf_counter() - t
+        other["optimizer step"] += clock() - t
     total = sum(fwd.values()) + sum(bwd.values()) + sum(other.values())
-    print(f"\nneuronlab profile over {n_batches} batches of {batch} (ms per batch, share of the total):")
+    print(f"\nneuronlab profile over {n_batches} batches of {batch} ({clock_name} ms per batch, share of the total):")
     print(f"  {'layer':26s}{'output':>16s}{'forward':>10s}{'backward':>10s}{'share':>8s}")
     for la in model.layers:
         f, bk = fwd[la.name] / n_batches * 1e3, bwd[la.name] / n_batches * 1e3
