@@ -430,7 +430,7 @@ class Conv2D(WithActivation, _Spatial2D):
         kh, kw = self.kernel_size
         K = kh * kw * c
         rows = K + 1 if c == 1 else K  # with one channel the bias row of the window matrix gives ∂C/∂B
-        n_, h, w, _ = self.x_shape
+        _, h, w, _ = self.x_shape
         pt, pb, pl, pr = self.pads
         dXp = self._dxp.get((n, h + pt + pb, w + pl + pr, c), self.dtype) if self.needs_input_grad else None
         Wt = self.W.value.reshape(kh * kw, c, F).transpose(0, 2, 1)
@@ -453,7 +453,7 @@ class Conv2D(WithActivation, _Spatial2D):
         return None if dXp is None else dXp[:, pt:pt + h, pl:pl + w, :]
 
     def _col2im(self, dZ2, Wt, dXp):
-        """∂C/∂X of one chunk: ∂C/∂cols for each kernel offset (one batched product), added back per offset."""
+        """∂C/∂X of one chunk (into dXp, its padded rows): ∂C/∂cols = ∂C/∂Z Wᵀ added back to each window's pixels."""
         m = dXp.shape[0]
         Ho, Wo, _ = self.output_shape
         kh, kw = self.kernel_size
