@@ -24,7 +24,6 @@ Without threadpoolctl, neuronlab runs with whatever BLAS chose (NumPy alone stil
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -198,32 +197,37 @@ def _blas():
     return _controller or None
 
 
-@contextlib.contextmanager
-def blas_threads(macs, inference: bool = False):
+class blas_threads:  # noqa: N801 - used as a function: ``with blas_threads(macs) as n:``
     """Context manager: BLAS limited to :func:`choose_threads` (``macs``) threads, restored on exit.
 
     ``model.fit`` uses ``blas_threads(lambda: batch_macs(model, batch_size))``; ``predict`` and
     ``evaluate`` pass ``inference=True`` (threshold ``MIN_MACS_INFERENCE``; BLAS left alone up to
-    ``BLAS_SERIAL_MACS``).
+    ``BLAS_SERIAL_MACS``). A class rather than a generator: a one-sample ``predict`` enters it
+    each call.
     """
-    global _last
-    if inference:
-        n = choose_threads(macs, MIN_MACS_INFERENCE, serial=BLAS_SERIAL_MACS)
-    else:
-        n = choose_threads(macs, MIN_MACS_PER_THREAD)
-    blas = _blas() if n is not None else None
-    _last = n if blas is not None else None
-    if blas is None:
-        yield n
-        return
-    changed = []
-    for lib in blas.lib_controllers:
-        before = lib.num_threads
-        if before != n:
-            lib.set_num_threads(n)
-            changed.append((lib, before))
-    try:
-        yield n
-    finally:
-        for lib, before in changed:
+
+    __slots__ = ("macs", "inference", "changed")
+
+    def __init__(self, macs, inference: bool = False):
+        self.macs, self.inference, self.changed = macs, inference, []
+
+    def __enter__(self) -> int | None:
+        global _last
+        if self.inference:
+            n = choose_threads(self.macs, MIN_MACS_INFERENCE, serial=BLAS_SERIAL_MACS)
+        else:
+            n = choose_threads(self.macs, MIN_MACS_PER_THREAD)
+        blas = _blas() if n is not None else None
+        _last = n if blas is not None else None
+        if blas is not None:
+            for lib in blas.lib_controllers:
+                before = lib.num_threads
+                if before != n:
+                    lib.set_num_threads(n)
+                    self.changed.append((lib, before))
+        return n
+
+    def __exit__(self, *exc) -> None:
+        for lib, before in self.changed:
             lib.set_num_threads(before)
+        self.changed = []
