@@ -43,8 +43,9 @@ MIN_MACS_PER_THREAD = 4_000_000
 #: the same for inference (predict, evaluate): no backward pass between the products. Measured on
 #: the idle 2-core machine (2026-11-30, default 784-512-256-10 MLP, forward pass, 1 vs 2 threads):
 #: 1 sample (0.4 million) 115 vs 112 µs, 4 samples (1.6 million) 297 vs 203 µs, 64 samples 779 vs
-#: 544 µs. Two threads never lost, so the bar is low; it matters mostly because switching BLAS from
-#: its count and back costs a one-sample ``predict`` more (70-120 µs) than the product itself.
+#: 544 µs. Two threads never lost, so the bar is low; it also spares a one-sample ``predict`` from
+#: switching BLAS from its count and back, which once cost it 70-120 µs (at 04:16; at 05:38, on a
+#: quieter host, it cost nothing measurable).
 MIN_MACS_INFERENCE = 200_000
 #: products this small run on one thread inside OpenBLAS whatever its setting (its own cut-offs:
 #: 2304 · 4 elements for a matrix-vector product, more for matrix-matrix), so inference leaves
