@@ -374,6 +374,23 @@ def test_printable_strips_every_kind_of_escape():
     assert printable("a" * 50, 10) == "aaaaaaa..."
 
 
+@pytest.mark.parametrize("intro", ["\x98", "\x90", "\x9d", "\x9e", "\x9f", "\x1b]", "\x1bP", "\x1b_"])
+def test_an_unterminated_control_string_loses_only_its_introducer(intro):
+    """A file name starting with 0x98 (SOS) once emptied the whole error message that quoted it."""
+    assert printable(f"{intro}: no such file") in (": no such file", "]: no such file")
+    assert _no_control(printable(f"x{intro}0;title"))
+
+
+def test_an_error_about_a_control_character_name_still_says_what(tmp_path):
+    from click.testing import CliRunner
+
+    from neuronlab.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--data", "\x98", "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "no such file" in r.stderr, repr(r.stderr)
+    assert _no_control(r.stderr.rstrip("\n"))
+
+
 def _no_control(text):
     return not any(ord(c) < 32 and c not in "\n" or 0x7f <= ord(c) <= 0x9f for c in text)
 

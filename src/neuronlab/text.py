@@ -14,13 +14,15 @@ import re
 __all__ = ["printable"]
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings (ESC ] ... BEL or ST)
-# and two-byte escapes; then the 8-bit forms (C1 CSI 0x9b, OSC 0x9d, ...)
+# and two-byte escapes; then the 8-bit forms (C1 CSI 0x9b, OSC 0x9d, ...). A string with no BEL/ST
+# loses only its introducer (as a lone ESC x or C1 character): the text after it stays, so that a
+# message quoting a name that starts with 0x98 is not emptied (found by the CLI fuzz test).
 _SEQUENCES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]?"                       # CSI
-    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c|$)"         # OSC, DCS, SOS, PM, APC up to BEL/ST
+    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c)"           # OSC, DCS, SOS, PM, APC up to BEL/ST
     r"|\x1b[ -/]*[0-~]?"                              # other escapes (ESC c, ESC ( B, ...)
     r"|\x9b[0-?]*[ -/]*[@-~]?"                        # 8-bit CSI
-    r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|\x1b\\|$)",  # 8-bit DCS, SOS, OSC, PM, APC
+    r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|\x1b\\)",  # 8-bit DCS, SOS, OSC, PM, APC up to BEL/ST
     re.DOTALL)
 # what is left of C0 (but tab and newline, which become spaces), DEL, C1, and the bidirectional
 # overrides/isolates that can make a terminal show text in another order than it is
