@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import activations as _act
 from ..core import Layer, Registry
 
-__all__ = ["registry", "register", "Buffers", "WithActivation", "ones"]
+__all__ = ["registry", "register", "Buffers", "WithActivation", "ones", "compiled"]
 
 registry = Registry("layer", base=Layer)
 register = registry.register
@@ -29,6 +31,18 @@ class Buffers:
                 self._bufs.clear()
             buf = self._bufs[key] = np.empty(shape, dtype=dtype)
         return buf
+
+
+def compiled(build):
+    """``build(numba)``: a layer family's compiled kernels, or False without numba (``pip install
+    neuronlab[fast]``) or with ``NEURONLAB_NUMBA=0``; the layers then run their NumPy code."""
+    if os.environ.get("NEURONLAB_NUMBA", "").strip() == "0":
+        return False
+    try:
+        import numba
+    except ImportError:
+        return False
+    return build(numba)
 
 
 _ONES: dict[tuple[int, np.dtype], np.ndarray] = {}

@@ -11,7 +11,7 @@ The kernels release the GIL (``nogil``): other Python threads may run meanwhile.
 
 from __future__ import annotations
 
-import os
+from .base import compiled
 
 __all__ = ["kernels"]
 
@@ -26,14 +26,8 @@ def kernels():
     """
     global _loaded
     if _loaded is None:
-        _loaded = False
-        if os.environ.get("NEURONLAB_NUMBA", "").strip() != "0":
-            try:
-                import numba
-            except ImportError:
-                pass
-            else:
-                _loaded = _compile(numba)
+        _loaded = False  # a failed compilation is not retried
+        _loaded = compiled(_compile)
     return _loaded or None
 
 

@@ -31,7 +31,6 @@ vanishes along a tanh RNN and survives along the LSTM's cell state.
 from __future__ import annotations
 
 import math
-import os
 import types
 
 import numpy as np
@@ -39,7 +38,7 @@ import numpy as np
 from .. import activations as _act
 from ..core import Layer, Param
 from ..validation import Boolean, Integer, check
-from .base import Buffers, registry
+from .base import Buffers, compiled, registry
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "orthogonal"]
 
@@ -72,14 +71,8 @@ def _kernels():
     """
     global _loaded
     if _loaded is None:
-        _loaded = False
-        if os.environ.get("NEURONLAB_NUMBA", "").strip() != "0":
-            try:
-                import numba
-            except ImportError:
-                pass
-            else:
-                _loaded = _compile(numba)
+        _loaded = False  # a failed compilation is not retried
+        _loaded = compiled(_compile)
     return _loaded or None
 
 
