@@ -276,6 +276,25 @@ class Recurrent(Layer):
             b = self._buf[key] = Buffers()
         return b.get(shape, self.dtype)
 
+    def _incoming_feature_major(self, dH):
+        """∂C/∂H as the LSTM/GRU backward reads it: (dHs (T, u, n) or None, dh (u, n)), shape checked.
+
+        dh starts as the last step's ∂C/∂H_T (zero when every step's ∂C/∂H_t arrives in dHs)."""
+        n, T, u = self.n, self.T, self.units
+        expect = (n, T, u) if self.return_sequences else (n, u)
+        if dH.shape != expect:
+            raise ValueError(f"layer {self.name!r}: backward expected ∂C/∂H of shape {expect}, got {dH.shape}")
+        self.state_grad_norms = np.zeros(T) if self.track_state_grads else None
+        dHs = None
+        dh = self._get("dh", (u, n))
+        if self.return_sequences:
+            dHs = self._get("dHs", (T, u, n))
+            dHs[...] = dH.transpose(1, 2, 0)
+            dh[...] = 0.0
+        else:
+            dh[...] = dH.T
+        return dHs, dh
+
     def _output(self, Hs: np.ndarray) -> np.ndarray:
         """Hs (T, n, u) time-major → (n, T, u) (a view) or the last state (n, u)."""
         return Hs.transpose(1, 0, 2) if self.return_sequences else Hs[-1]
@@ -567,18 +586,7 @@ class LSTM(Recurrent):
         S, A, TC = self.S, self.A, self.TC
         K = S.shape[1]
         d = K - 1 - u
-        expect = (n, T, u) if self.return_sequences else (n, u)
-        if dH.shape != expect:
-            raise ValueError(f"layer {self.name!r}: backward expected ∂C/∂H of shape {expect}, got {dH.shape}")
-        self.state_grad_norms = np.zeros(T) if self.track_state_grads else None
-        dHs = None
-        dh = self._get("dh", (u, n))
-        if self.return_sequences:
-            dHs = self._get("dHs", (T, u, n))
-            dHs[...] = dH.transpose(1, 2, 0)
-            dh[...] = 0.0
-        else:
-            dh[...] = dH.T
+        dHs, dh = self._incoming_feature_major(dH)
         MT = self._stacked_weights("MT")
         dS = self._get("dS", (T, K, n)) if self.needs_input_grad else None
         G = self._get("G", (4 * u, K))                # ∂C/∂Mᵀ, accumulated over the steps
@@ -754,18 +762,7 @@ class GRU(Recurrent):
         S, A, HU, HN = self.S, self.A, self.HU, self.HN
         K = S.shape[1]
         d = K - 1 - u
-        expect = (n, T, u) if self.return_sequences else (n, u)
-        if dH.shape != expect:
-            raise ValueError(f"layer {self.name!r}: backward expected ∂C/∂H of shape {expect}, got {dH.shape}")
-        self.state_grad_norms = np.zeros(T) if self.track_state_grads else None
-        dHs = None
-        dh = self._get("dh", (u, n))
-        if self.return_sequences:
-            dHs = self._get("dHs", (T, u, n))
-            dHs[...] = dH.transpose(1, 2, 0)
-            dh[...] = 0.0
-        else:
-            dh[...] = dH.T
+        dHs, dh = self._incoming_feature_major(dH)
         U = self.U.value
         Wp = None
         if self.needs_input_grad:                    # W's columns in dz's row order (n, r, z)
