@@ -287,10 +287,12 @@ class Conv2D(WithActivation, _Spatial2D):
     def params(self):
         return [self.W, self.B]
 
-    def _pad(self, X, buf: Buffers | None) -> np.ndarray:
-        """X with its zero border (X itself when there is no padding)."""
+    def _pad(self, X, buf: Buffers | None, copy: bool = False) -> np.ndarray:
+        """X with its zero border, in ``buf`` (a new array when None); X itself when there is no
+        padding, unless ``copy``."""
         pt, pb, pl, pr = self.pads
-        if not (pt or pb or pl or pr):
+        padded = bool(pt or pb or pl or pr)
+        if not (padded or copy):
             return X
         n, h, w, c = X.shape
         shape = (n, h + pt + pb, w + pl + pr, c)
@@ -298,10 +300,11 @@ class Conv2D(WithActivation, _Spatial2D):
             Xp = np.zeros(shape, dtype=self.dtype)
         else:
             Xp = buf.get(shape, self.dtype)
-            Xp[:, :pt] = 0
-            Xp[:, pt + h:] = 0
-            Xp[:, pt:pt + h, :pl] = 0
-            Xp[:, pt:pt + h, pl + w:] = 0
+            if padded:
+                Xp[:, :pt] = 0
+                Xp[:, pt + h:] = 0
+                Xp[:, pt:pt + h, :pl] = 0
+                Xp[:, pt:pt + h, pl + w:] = 0
         Xp[:, pt:pt + h, pl:pl + w] = X
         return Xp
 
@@ -357,7 +360,7 @@ class Conv2D(WithActivation, _Spatial2D):
         K = self.kernel_size[0] * self.kernel_size[1] * self._channels
         Z = self._out.get((n, Ho, Wo, F), self.dtype)
         H = Z if act is None or not act.uses_Z else self._h_buffer.get(Z.shape, Z.dtype)
-        self.xp = self._padded_copy(X)
+        self.xp = self._pad(X, self._xp, copy=True)  # kept for backward, in the layer's own buffer
         self._keep_cols = n * Ho * Wo * K * np.dtype(self.dtype).itemsize <= KEEP_BYTES
         if self._channels == 1:
             WB = self._wb.get((K + 1, F), self.dtype)
@@ -378,19 +381,6 @@ class Conv2D(WithActivation, _Spatial2D):
             return Z
         self.H, self.Z = H, (Z if act.uses_Z else None)
         return H
-
-    def _padded_copy(self, X) -> np.ndarray:
-        """X with its zero border, in the layer's own buffer (a copy even without padding)."""
-        pt, pb, pl, pr = self.pads
-        n, h, w, c = X.shape
-        Xp = self._xp.get((n, h + pt + pb, w + pl + pr, c), self.dtype)
-        if pt or pb or pl or pr:
-            Xp[:, :pt] = 0
-            Xp[:, pt + h:] = 0
-            Xp[:, pt:pt + h, :pl] = 0
-            Xp[:, pt:pt + h, pl + w:] = 0
-        Xp[:, pt:pt + h, pl:pl + w] = X
-        return Xp
 
     def _chunk_cols(self, lo, hi, build=True) -> np.ndarray:
         """The window matrix of samples lo:hi, (m·Ho·Wo, kh·kw·c_in [+ 1]); ``build``: write it first.
