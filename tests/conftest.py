@@ -24,3 +24,16 @@ def mnist():
 
     folder = MNIST_DIR if os.path.isdir(MNIST_DIR) else None
     return nl.datasets.load_mnist(folder)
+
+
+def use_kernels(monkeypatch, module, backend: str) -> str:
+    """Run the layers of a kernels ``module`` (``layers.conv_kernels``, ``layers.recurrent_kernels``) on
+    NumPy (``"numpy"``: kernels off) or on its numba loops (``"numba"``: compiled; numba is a test
+    dependency). Returns ``backend``."""
+    if backend == "numpy":
+        monkeypatch.setattr(module, "_loaded", False)
+    else:
+        monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
+        monkeypatch.setattr(module, "_loaded", None)
+        assert module.kernels() is not None
+    return backend

@@ -17,8 +17,10 @@ import torch.nn.functional as F
 import neuronlab as nl
 import neuronlab.layers.conv as conv
 import neuronlab.layers.conv_kernels as conv_kernels
+import test_conv
+from conftest import use_kernels
 from neuronlab.layers import Conv2D, MaxPool2D
-from test_conv import CONV_CASES, POOL_CASES
+from test_conv import CONV_CASES, POOL_CASES, nchw, nhwc
 
 EXACT = 1e-10
 
@@ -26,13 +28,7 @@ EXACT = 1e-10
 @pytest.fixture(params=["numpy", "numba"])
 def backend(request, monkeypatch):
     """NumPy (kernels switched off) or the numba kernels (compiled; numba is a test dependency)."""
-    if request.param == "numpy":
-        monkeypatch.setattr(conv_kernels, "_loaded", False)
-    else:
-        monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
-        monkeypatch.setattr(conv_kernels, "_loaded", None)
-        assert conv_kernels.kernels() is not None
-    return request.param
+    return use_kernels(monkeypatch, conv_kernels, request.param)
 
 
 @pytest.fixture(params=["kept", "rebuilt"])
@@ -41,14 +37,6 @@ def chunks(request, monkeypatch):
     rebuilt = request.param == "rebuilt"
     monkeypatch.setattr(conv, "KEEP_BYTES", 0 if rebuilt else 1 << 40)
     return rebuilt
-
-
-def nchw(A):
-    return torch.tensor(np.ascontiguousarray(A.transpose(0, 3, 1, 2)))
-
-
-def nhwc(T):
-    return T.detach().numpy().transpose(0, 2, 3, 1)
 
 
 CASES = [((5, 7, 7, 3), 4, 3, 1, "valid", "relu"), ((4, 8, 7, 1), 3, 5, 1, 2, "tanh"),
@@ -83,17 +71,8 @@ def test_chunked_conv2d_matches_torch(backend, chunks, monkeypatch, shape, filte
 
 @pytest.mark.parametrize("shape,pool,stride", [((5, 8, 8, 3), 2, None), ((4, 9, 9, 2), 3, 2), ((3, 8, 7, 2), 2, 3)])
 def test_max_pool_matches_torch(backend, shape, pool, stride, rng):
-    X = np.round(rng.normal(size=shape), 1)  # ties: the first maximum in each window takes the gradient
-    layer = MaxPool2D(pool, stride, name="p")
-    layer.build(shape[1:], np.random.default_rng(0), np.float64)
-    H = layer.forward(X, training=True).copy()
-    G = rng.normal(size=H.shape)
-    dX = layer.backward(G.copy())
-    tX = nchw(X).requires_grad_()
-    out = F.max_pool2d(tX, pool, stride=stride)
-    (out * nchw(G)).sum().backward()
-    np.testing.assert_allclose(H, nhwc(out), rtol=0, atol=EXACT)
-    np.testing.assert_allclose(dX, nhwc(tX.grad), rtol=0, atol=EXACT)
+    """test_conv's max-pool check (ties go to the first maximum) on each backend."""
+    test_conv.test_max_pool_matches_torch(shape, pool, stride, rng)
 
 
 def test_chunked_float32_training_steps_equal_one_piece(backend, monkeypatch, rng):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-import neuronlab.layers.recurrent as recurrent
+import neuronlab.layers.recurrent_kernels as recurrent_kernels
+from conftest import use_kernels
 from neuronlab.layers import GRU, LSTM
 from test_recurrent import close, torch_twin
 
@@ -20,13 +21,7 @@ CELLS = {"lstm": LSTM, "gru": GRU}
 @pytest.fixture(params=["numpy", "numba"])
 def backend(request, monkeypatch):
     """The step loops in NumPy (kernels off) or compiled by numba (a test dependency)."""
-    if request.param == "numpy":
-        monkeypatch.setattr(recurrent, "_loaded", False)
-    else:
-        monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
-        monkeypatch.setattr(recurrent, "_loaded", None)
-        assert recurrent._kernels() is not None
-    return request.param
+    return use_kernels(monkeypatch, recurrent_kernels, request.param)
 
 
 def layer_of(kind, units, d, dtype, return_sequences=True, seed=0):
@@ -128,10 +123,10 @@ def test_compiled_and_numpy_steps_agree(kind, return_sequences, monkeypatch, rng
         R = rng.normal(size=(6, 9, 7) if return_sequences else (6, 7)).astype(dtype)
         runs = []
         for loaded in (False, None):
-            monkeypatch.setattr(recurrent, "_loaded", loaded)
+            monkeypatch.setattr(recurrent_kernels, "_loaded", loaded)
             monkeypatch.delenv("NEURONLAB_NUMBA", raising=False)
             runs.append(step(layer_of(kind, 7, 4, dtype, return_sequences), X, R))
-        assert recurrent._kernels() is not None
+        assert recurrent_kernels.kernels() is not None
         (out_a, dX_a, g_a), (out_b, dX_b, g_b) = runs
         for a, b in zip([out_a, dX_a, *g_a], [out_b, dX_b, *g_b]):
             close(a, b, tol)
