@@ -282,7 +282,6 @@ class Sequential:
         """
         self.loss = _losses.get(loss)
         self.optimizer = _optim.get(optimizer)
-        self.optimizer.prepare()
         self._choose_criterion()
         self._set_metrics(metrics)
 

@@ -28,7 +28,6 @@ import math
 import numpy as np
 
 from .core import NonFiniteError, Param, Registry
-from .optimizer_kernels import kernels as _kernels
 from .validation import Boolean, Real, validated
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "get", "names"]
@@ -76,15 +75,6 @@ class Optimizer:
         self._clip_scale = 1.0
 
     # -- the step ---------------------------------------------------------------------
-    def prepare(self) -> None:
-        """Load what the updates need before the first step: ``Sequential.compile`` calls it, so that
-        the first epoch does not pay for loading the compiled loops (SGD, Adam; numba installed)."""
-        if self.compiled_update:
-            _kernels()
-
-    #: True for the optimizers with a compiled one-pass update (:mod:`neuronlab.optimizer_kernels`)
-    compiled_update = False
-
     def step(self, params: list[Param]) -> None:
         """Apply one update to every parameter, in place.
 
@@ -241,8 +231,6 @@ class SGD(Optimizer):
     W ← W + v) equals d = 0 for a constant η. State: ``momentum_buffer`` (v).
     """
 
-    compiled_update = True
-
     @validated({"momentum": _NON_NEGATIVE, "dampening": _NON_NEGATIVE, "nesterov": Boolean(), "ema": Boolean()})
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
@@ -256,12 +244,9 @@ class SGD(Optimizer):
         self.momentum, self.dampening, self.nesterov, self.ema = momentum, dampening, nesterov, ema
 
     def update(self, p, g, state):
+        step = self.scratch(p, "step")
         if not self.momentum:
-            compiled = _compiled_for(p.value, g)
-            if compiled:
-                compiled.sgd(p.value.reshape(-1), g.reshape(-1), p.value.dtype.type(self.lr))
-                return
-            for W, gb, s in _blocks(p.value, g, self.scratch(p, "step")):
+            for W, gb, s in _blocks(p.value, g, step):
                 np.multiply(gb, self.lr, out=s)
                 W -= s
             return
@@ -269,15 +254,6 @@ class SGD(Optimizer):
         started = buffer is not None
         if not started:  # the guide's v₀ = 0, updated below; PyTorch's v₁ = g
             buffer = state["momentum_buffer"] = np.zeros_like(p.value) if self.ema else g.copy()
-        compiled = _compiled_for(p.value, g, buffer)
-        if compiled:  # the same arithmetic as below, in one pass
-            f = p.value.dtype.type
-            c = 1.0 - (self.momentum if self.ema else self.dampening)
-            compiled.sgd_momentum(p.value.reshape(-1), g.reshape(-1), buffer.reshape(-1), f(self.lr),
-                                  f(self.momentum), f(c), self.ema or started, self.nesterov,
-                                  _flush_below(self.iterations, p.value.dtype))
-            return
-        step = self.scratch(p, "step")
         mu = self.momentum
         for W, g, v, s in _blocks(p.value, g, buffer, step):  # noqa: B020 (g, v: this block's)
             if self.ema:
@@ -328,22 +304,6 @@ def _flush_subnormals(step: int, *buffers: np.ndarray) -> None:
         return
     for v in buffers:
         v[np.abs(v) < np.finfo(v.dtype).tiny * 1024] = 0
-
-
-def _flush_below(step: int, dtype):
-    """The threshold of :func:`_flush_subnormals` for the compiled updates: 0 (no flush) except every 64th step."""
-    return dtype.type(0 if step % _FLUSH_EVERY else np.finfo(dtype).tiny * 1024)
-
-
-def _compiled_for(W: np.ndarray, *arrays: np.ndarray):
-    """The compiled one-pass updates (:mod:`neuronlab.optimizer_kernels`) when numba is there and
-    W and ``arrays`` are C-contiguous float32/float64 of W's dtype; else None (the NumPy code)."""
-    if W.dtype not in _FLOATS or not all(a.dtype == W.dtype and a.flags.c_contiguous for a in (W, *arrays)):
-        return None
-    return _kernels()
-
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 #: elements per block of an element-wise update. Adam's dozen passes over W, g, m, v and a
@@ -528,8 +488,6 @@ class Adam(Optimizer):
     ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (v_max), ``step`` (t).
     """
 
-    compiled_update = True
-
     @validated({"beta1": _BETA, "beta2": _BETA, "eps": _NON_NEGATIVE, "amsgrad": Boolean()})
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  amsgrad: bool = False, weight_decay: float = 0.0, clipnorm: float | None = None,
@@ -546,12 +504,6 @@ class Adam(Optimizer):
         # η m̂ / (√v̂ + ε) = (η √(1-β2ᵗ) / (1-β1ᵗ)) · m / (√v + ε √(1-β2ᵗ)): one pass less
         bc2_sqrt = math.sqrt(1.0 - self.beta2 ** t)
         eps, scale = self.eps * bc2_sqrt, self.lr * bc2_sqrt / (1.0 - self.beta1 ** t)
-        compiled = None if self.amsgrad else _compiled_for(*arrays[:4])
-        if compiled:
-            f = p.value.dtype.type
-            compiled.adam(*(a.reshape(-1) for a in arrays[:4]), f(1.0 - self.beta1), f(self.beta2),
-                          f(1.0 - self.beta2), f(eps), f(scale), _flush_below(t, p.value.dtype))
-            return
         for W, g, m, v, s, *v_max in _blocks(*arrays):
             # m ← m + (1 - β1)(g - m), PyTorch's lerp
             np.subtract(g, m, out=s)
