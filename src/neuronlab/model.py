@@ -21,7 +21,7 @@ from . import metrics as _metrics
 from . import optimizers as _optim
 from . import threads as _threads
 from .callbacks import Callback, CallbackList
-from .core import Layer, NonFiniteError, as_dtype
+from .core import Layer, NonFiniteError, all_finite, as_dtype
 from .io import save_model
 from .validation import Boolean, Integer, Real, check
 
@@ -55,7 +55,7 @@ def _check_X(X, where: str, dtype) -> np.ndarray:
     if X.shape[0] == 0:
         raise ValueError(f"{where}: X has no samples (shape {X.shape})")
     X = X.astype(dtype, copy=False)
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"{where}: X contains NaN or inf (first at row {bad[0]}, "
                          f"index {tuple(int(i) for i in bad[1:])})")
