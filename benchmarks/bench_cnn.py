@@ -36,12 +36,17 @@ def build_neuronlab(nl, seed=0):
     ], seed=seed)
 
 
+def torch_net(torch):
+    """The same network in PyTorch (NCHW), with PyTorch's own initialisation."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
 def build_torch(torch, model):
     """The same network in PyTorch (NCHW), initialised with ``model``'s weights."""
-    nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+    net = torch_net(torch)
     W1, B1, W2, B2, W3, B3, W4, B4 = model.get_weights()
     with torch.no_grad():
         for conv, W, B in ((net[0], W1, B1), (net[3], W2, B2)):
@@ -64,9 +69,13 @@ def main(argv=None):
     ap.add_argument("--profile-batches", type=int, default=50, help="batches for the per-layer profile (0: skip)")
     ap.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
                     help="the profile's clock: CPU time of the process (default) or wall time")
+    ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS runs (one process per library)")
+    ap.add_argument("--rss-worker", choices=("neuronlab", "pytorch"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before numpy loads its BLAS
+    if args.rss_worker:
+        return rss_worker(args.rss_worker, args)
 
     import numpy as np
     import torch
@@ -132,6 +141,46 @@ def main(argv=None):
 
     if args.profile_batches:
         profile(nl, np, model, X, y, args.batch, args.profile_batches, args.profile_clock)
+    if not args.no_rss:
+        import peak_rss
+
+        n = min(args.n, 12800)  # the peak is the data and the step's buffers, not the epoch's length
+        mb = peak_rss.measure(__file__, ["--n", str(n), "--batch", str(args.batch), "--threads", str(args.threads)],
+                              args.threads)
+        peak_rss.print_line(mb, f"one epoch of {n} at batch {args.batch}")
+    return 0
+
+
+def rss_worker(library, args):
+    """One training epoch of one library only (for its peak RSS, printed by :mod:`peak_rss`).
+
+    Both read MNIST through neuronlab's loader; one channel makes the NHWC array PyTorch's NCHW
+    by a reshape, without a copy.
+    """
+    import neuronlab as nl
+    import peak_rss
+
+    (X, y), _ = nl.datasets.load_mnist(flatten=False)
+    X, y = X[:args.n].reshape(-1, 28, 28, 1), y[:args.n]
+    if library == "neuronlab":
+        model = build_neuronlab(nl)
+        model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.SGD(lr=0.05, momentum=0.9))
+        model.fit(X, y, epochs=1, batch_size=args.batch, verbose=0)
+    else:
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(args.threads)
+        net = torch_net(torch)
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        tX, ty = torch.from_numpy(X.reshape(-1, 1, 28, 28)), torch.from_numpy(y.astype("int64"))
+        order = torch.randperm(len(tX))
+        for lo in range(0, len(tX), args.batch):
+            idx = order[lo:lo + args.batch]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(tX[idx]), ty[idx]).backward()
+            opt.step()
+    peak_rss.report()
     return 0
 
 

@@ -34,23 +34,61 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="epochs timed per library (best is kept)")
     ap.add_argument("--T", type=int, default=28, help="time steps (sequential MNIST: 28)")
     ap.add_argument("--profile-batches", type=int, default=0, help="batches for the per-phase profile (0: skip)")
+    ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS runs (one process per library)")
+    ap.add_argument("--rss-worker", choices=("neuronlab", "pytorch"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
 
     import numpy as np
-    import torch
 
-    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     X = rng.random((args.n, args.T, 28), dtype=np.float32)
     y = rng.integers(0, 10, args.n)
+    if args.rss_worker:
+        return rss_worker(args.rss_worker, X, y, args)
+    import torch
+
+    torch.set_num_threads(args.threads)
     print(f"(n={args.n}, T={args.T}, d=28), batch {args.batch}, Adam + clipnorm 1, {args.threads} thread(s); "
           f"numpy {np.__version__}, torch {torch.__version__}, python {sys.version.split()[0]}")
     ratios = {}
     for cell in args.cell:
         ratios[cell] = compare(cell, X, y, args)
+        if not args.no_rss:
+            import peak_rss
+
+            mb = peak_rss.measure(__file__, ["--cell", cell, "--n", str(args.n), "--units", str(args.units),
+                                             "--batch", str(args.batch), "--threads", str(args.threads),
+                                             "--T", str(args.T)], args.threads)
+            peak_rss.print_line(mb, f"{cell.upper()}({args.units}), one epoch")
     return ratios
+
+
+def rss_worker(library, X, y, args):
+    """One training epoch of one library only, for its peak RSS (printed by :mod:`peak_rss`)."""
+    import peak_rss
+
+    cell = args.cell[0]
+    if library == "neuronlab":
+        import neuronlab as nl
+
+        kind = {"lstm": nl.layers.LSTM, "gru": nl.layers.GRU}[cell]
+        model = nl.Sequential([kind(args.units, input_shape=X.shape[1:]), nl.layers.Dense(10, "softmax")], seed=0)
+        model.compile(loss="categorical_crossentropy", optimizer=nl.optimizers.Adam(lr=1e-3, clipnorm=1.0))
+        model.fit(X, y, epochs=1, batch_size=args.batch, verbose=0)
+    else:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        net = TorchNet(cell, X.shape[2], args.units)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        perm = torch.randperm(len(Xt))
+        for i in range(0, len(Xt), args.batch):
+            torch_step(net, opt, Xt[perm[i:i + args.batch]], yt[perm[i:i + args.batch]])
+    peak_rss.report()
+    return 0
 
 
 def compare(cell, X, y, args):
