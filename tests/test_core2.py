@@ -340,3 +340,30 @@ def test_model_files_written_before_core2_load_and_predict_the_same(name):
         m.fit(ref["X"], np.roll(ref["X"], -1, axis=1), epochs=1, verbose=0)  # and trains on per-step targets
     clone = copy.deepcopy(m)
     assert clone.get_config() == m.get_config()
+
+
+def test_fit_calls_a_subclass_train_step(rng):
+    """fit's batches of checked arrays skip train_step's checks, but a subclass's own train_step runs."""
+    calls = []
+
+    class Counting(nl.Sequential):
+        def train_step(self, X, Y, sample_weight=None):
+            calls.append(len(X))
+            return super().train_step(X, Y, sample_weight)
+
+    m = Counting([L.Dense(3, "softmax", input_dim=4)], seed=0)
+    m.compile(loss="categorical_crossentropy", optimizer="sgd")
+    m.fit(rng.normal(size=(20, 4)), rng.integers(0, 3, 20), epochs=2, batch_size=8, verbose=0)
+    assert calls == [8, 8, 4] * 2
+
+
+def test_fit_with_weights_equals_train_steps_with_them(rng):
+    """The unchecked lane gives fit's batches (labels, sample and class weights) in the form train_step makes."""
+    X, y, sw = rng.normal(size=(20, 4)), rng.integers(0, 3, 20), rng.uniform(0.5, 2.0, 20)
+    a, b = _mlp(), _mlp()
+    a.fit(X, y, epochs=1, batch_size=8, shuffle=False, verbose=0, sample_weight=sw, class_weight={0: 2.0})
+    cw = np.where(y == 0, 2.0, 1.0)
+    for i in range(0, 20, 8):
+        b.train_step(X[i:i + 8], y[i:i + 8], sw[i:i + 8] * cw[i:i + 8])
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
