@@ -57,9 +57,9 @@ def all_finite(a: np.ndarray) -> bool:
     """
     if a.dtype.kind in "biu" or a.size == 0:
         return True
-    rows = max(1, FINITE_CHUNK // max(1, a.size // max(1, len(a)))) if a.ndim else 1
-    if a.ndim == 0 or rows >= len(a):
-        return bool(np.isfinite(a).all())
+    if a.ndim == 0:
+        return bool(np.isfinite(a))
+    rows = max(1, FINITE_CHUNK * len(a) // a.size)  # rows in a piece of about FINITE_CHUNK elements
     return all(np.isfinite(a[i:i + rows]).all() for i in range(0, len(a), rows))
 
 
