@@ -13,10 +13,11 @@ shared by several people; BLAS and PyTorch are pinned alike). The two libraries 
 Prints seconds per epoch, the CPU time per batch (``time.process_time``: on a machine shared
 with other jobs it moves less than the wall clock; with 2 threads it counts both), the ratio
 neuronlab / PyTorch (target ≤ 1.3), test accuracy after the epoch, and where neuronlab's time
-goes: forward and backward time per layer, plus the loss and the optimizer step.
+goes: forward and backward time per layer, plus the loss and the optimizer step; then each
+library's peak RSS over one epoch in a process of its own (``peak_rss.py``; ``--no-rss`` skips it).
 
     python benchmarks/bench_cnn.py [--n 60000] [--batch 64] [--threads 1] [--repeat 2] [--profile-batches 50]
-                                   [--profile-clock cpu|wall]
+                                   [--profile-clock cpu|wall] [--no-rss]
 """
 
 from __future__ import annotations

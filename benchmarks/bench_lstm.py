@@ -13,7 +13,8 @@ Prints, per cell and library, the best wall-clock seconds per epoch over ``--rep
 the CPU time per batch (``time.process_time``, which a busy machine inflates less), and the
 ratio neuronlab / PyTorch of both (target ≤ 1.0). ``--profile-batches N`` adds a per-phase
 profile of N further batches (ms per batch in forward + loss, backward, optimizer step) for
-both libraries.
+both libraries. Each cell's peak RSS is measured per library in a process of its own
+(``peak_rss.py``; ``--no-rss`` skips it).
 """
 
 from __future__ import annotations
